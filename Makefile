@@ -1,0 +1,40 @@
+# The two commands in the README are the contract: `make run` and `make test`
+# must work on a fresh machine with only Python 3.11 and make.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO := .demo/lighthouse
+SAMPLE := sample_projects/lighthouse
+
+.PHONY: run test lint bench demo clean-demo snapshots
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+$(DEMO): | $(STAMP)
+	$(BIN)/storyboard new $(DEMO) --from $(SAMPLE)
+
+demo: $(DEMO)
+
+run: $(STAMP) $(DEMO)
+	$(BIN)/storyboard $(DEMO)
+
+clean-demo:
+	rm -rf .demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+test: lint
+	$(BIN)/pytest --cov=tui --cov-report=term --cov-fail-under=80
+
+snapshots: $(STAMP)
+	$(BIN)/pytest tests/ui --snapshot-update
+
+bench: $(STAMP)
+	$(BIN)/python -m tests.benchmarks

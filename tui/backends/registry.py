@@ -1,0 +1,24 @@
+"""Which renderers exist, and the workflow identity each one stamps on its assets."""
+
+from __future__ import annotations
+
+from tui.config import ProjectConfig
+from tui.store.errors import StoreError
+from tui.store.folder import ProjectFolder
+
+BACKEND_NAMES = ("draft", "comfyui")
+
+DRAFT_IMAGE_WORKFLOW = "draft-image/1"
+DRAFT_VIDEO_WORKFLOW = "draft-video/1"
+"""Bump the number when the draft look changes, so old cards honestly turn stale."""
+
+
+def workflow_ids(name: str, folder: ProjectFolder, config: ProjectConfig) -> tuple[str, str]:
+    """The (image, video) workflow ids assets made by backend `name` are stamped with."""
+    if name == "draft":
+        return DRAFT_IMAGE_WORKFLOW, DRAFT_VIDEO_WORKFLOW
+    if name == "comfyui":
+        from tui.backends.comfyui.workflows import workflow_ids as comfy_ids
+
+        return comfy_ids(folder, config)
+    raise StoreError(f"unknown backend {name!r}; choose one of: {', '.join(BACKEND_NAMES)}")

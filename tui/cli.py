@@ -1,0 +1,207 @@
+"""The `storyboard` command: open the TUI, or work headless on the same engine.
+
+Every refusal is one line on stderr with exit status 2, and leaves the project
+exactly as it was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from tui.backends.registry import BACKEND_NAMES
+from tui.domain.edits import EditError, parse_assignment
+from tui.domain.models import AssetKind, AssetState, Scene
+from tui.engine.project import Project
+from tui.store.errors import StoreError
+from tui.store.importer import create_project
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+STATE_STYLES: dict[AssetState, str] = {
+    AssetState.CLEAN: "green",
+    AssetState.DIRTY: "bold yellow",
+    AssetState.MISSING: "dim",
+    AssetState.NONE: "dim",
+}
+VIDEO_DIRTY_STYLE = "bold dark_orange"
+
+
+class UsageError(Exception):
+    """Bad input from the command line: exit status 2, one line, nothing changed."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but its complaints fit on one line like ours do."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="storyboard",
+        description="Prompt-edit regeneration for narrated AI video.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    new = commands.add_parser("new", help="create a project from a sample folder or JSON file")
+    new.add_argument("dir", type=Path, help="the project folder to create")
+    new.add_argument("--from", dest="source", type=Path, required=True, metavar="SOURCE")
+
+    status = commands.add_parser("status", help="show each scene's image and video state")
+    status.add_argument("dir", type=Path)
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument("--backend", choices=BACKEND_NAMES, help="judge against this backend")
+
+    edit = commands.add_parser("set", help="edit fields of one scene")
+    edit.add_argument("dir", type=Path)
+    edit.add_argument("scene", type=int, help="1-based scene position")
+    edit.add_argument("assignments", nargs="+", metavar="FIELD=VALUE")
+    return parser
+
+
+def _open_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="storyboard", description="Open a project in the TUI.")
+    parser.add_argument("dir", type=Path, help="the project folder")
+    parser.add_argument("--theme", help="theme name")
+    parser.add_argument("--backend", choices=BACKEND_NAMES, help="renderer to use")
+    parser.add_argument("--comfyui", action="append", metavar="URL", help="ComfyUI server URL")
+    return parser
+
+
+SUBCOMMANDS = frozenset({"new", "status", "set", "regen", "doctor"})
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if args_list and args_list[0] not in SUBCOMMANDS and not args_list[0].startswith("-"):
+            return _open(_open_parser().parse_args(args_list))
+        args = _build_parser().parse_args(args_list)
+        if args.command is None:
+            _build_parser().print_help()
+            return EXIT_USAGE
+        handler = _HANDLERS[args.command]
+        return asyncio.run(handler(args))
+    except (UsageError, StoreError, EditError) as error:
+        print(f"storyboard: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+def _open(args: argparse.Namespace) -> int:
+    # The TUI arrives with its own issue; until then, opening shows the status.
+    return asyncio.run(_status(argparse.Namespace(dir=args.dir, json=False, backend=args.backend)))
+
+
+async def _new(args: argparse.Namespace) -> int:
+    folder = await create_project(args.dir, args.source)
+    async with await Project.open(folder.root) as project:
+        scenes = await project.scenes()
+        print(f"Created {project.name!r} with {len(scenes)} scenes in {folder.root}")
+    return EXIT_OK
+
+
+def scene_json(project: Project, scene: Scene) -> dict[str, Any]:
+    status = project.status(scene)
+    reasons = project.why(scene)
+    return {
+        "position": scene.position,
+        "id": scene.id,
+        "narration": scene.narration,
+        "image": status.image.value,
+        "video": status.video.value,
+        "image_file": scene.image.file if scene.image else None,
+        "video_file": scene.video.file if scene.video else None,
+        "why": {"image": reasons[AssetKind.IMAGE], "video": reasons[AssetKind.VIDEO]},
+    }
+
+
+def _state_text(state: AssetState, kind: AssetKind) -> Text:
+    style = STATE_STYLES[state]
+    if state is AssetState.DIRTY and kind is AssetKind.VIDEO:
+        style = VIDEO_DIRTY_STYLE
+    return Text(state.value, style=style)
+
+
+def _console(stream: Any = None) -> Console:
+    return Console(file=stream or sys.stdout, highlight=False, soft_wrap=False)
+
+
+async def _status(args: argparse.Namespace) -> int:
+    async with await Project.open(args.dir, backend=args.backend) as project:
+        scenes = await project.scenes()
+        if args.json:
+            payload = {
+                "project": {"name": project.name, "path": str(project.folder.root)},
+                "scenes": [scene_json(project, scene) for scene in scenes],
+            }
+            print(json.dumps(payload, indent=2, ensure_ascii=False))
+            return EXIT_OK
+        console = _console()
+        table = Table(title=Text(f"{project.name} · {project.backend_name}"), expand=False)
+        table.add_column("#", justify="right")
+        table.add_column("narration", max_width=44, no_wrap=True, overflow="ellipsis")
+        table.add_column("image")
+        table.add_column("video")
+        table.add_column("why", overflow="fold")
+        counts = {kind: dict.fromkeys(AssetState, 0) for kind in AssetKind}
+        for scene in scenes:
+            status = project.status(scene)
+            counts[AssetKind.IMAGE][status.image] += 1
+            counts[AssetKind.VIDEO][status.video] += 1
+            reasons = project.why(scene)
+            lines = [f"image: {line}" for line in reasons[AssetKind.IMAGE]]
+            lines += [f"video: {line}" for line in reasons[AssetKind.VIDEO]]
+            table.add_row(
+                str(scene.position),
+                Text(scene.narration),
+                _state_text(status.image, AssetKind.IMAGE),
+                _state_text(status.video, AssetKind.VIDEO),
+                Text("\n".join(lines), style="dim"),
+            )
+        console.print(table)
+        console.print(Text(_summary(counts)))
+    return EXIT_OK
+
+
+def _summary(counts: dict[AssetKind, dict[AssetState, int]]) -> str:
+    parts = []
+    for kind in AssetKind:
+        dirty = counts[kind][AssetState.DIRTY]
+        missing = counts[kind][AssetState.MISSING]
+        parts.append(f"{dirty} dirty {kind.value}s, {missing} missing")
+    return " · ".join(parts)
+
+
+async def _set(args: argparse.Namespace) -> int:
+    changes: dict[str, Any] = {}
+    for text in args.assignments:
+        field, value = parse_assignment(text)
+        changes[field] = value
+    async with await Project.open(args.dir) as project:
+        scene = await project.store.scene_at(args.scene)
+        updated = await project.edit(scene.id, changes)
+        status = project.status(updated)
+        verb = "saved" if updated.rev != scene.rev else "unchanged"
+        print(f"scene {updated.position} {verb}: image {status.image}, video {status.video}")
+        for kind, lines in project.why(updated).items():
+            for line in lines:
+                print(f"  {kind.value}: {line}")
+    return EXIT_OK
+
+
+_HANDLERS = {"new": _new, "status": _status, "set": _set}

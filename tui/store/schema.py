@@ -1,0 +1,73 @@
+"""The database schema and its forward migrations.
+
+`PRAGMA user_version` holds the schema version. Each migration moves the
+database one version forward inside its own transaction; an older app that
+meets a newer database refuses it instead of guessing.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE project (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        name TEXT NOT NULL,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        fps INTEGER NOT NULL,
+        rev INTEGER NOT NULL DEFAULT 0,
+        created TEXT NOT NULL
+    );
+    CREATE TABLE scenes (
+        id INTEGER PRIMARY KEY,
+        position INTEGER NOT NULL,
+        narration TEXT NOT NULL,
+        audio_file TEXT,
+        audio_duration REAL NOT NULL,
+        image_prompt TEXT NOT NULL DEFAULT '',
+        negative_prompt TEXT NOT NULL DEFAULT '',
+        seed INTEGER NOT NULL DEFAULT 0,
+        video_prompt TEXT NOT NULL DEFAULT '',
+        camera TEXT NOT NULL DEFAULT 'static',
+        motion REAL NOT NULL DEFAULT 0.5,
+        rev INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX scenes_position ON scenes(position);
+    CREATE INDEX scenes_rev ON scenes(rev);
+    CREATE TABLE assets (
+        id INTEGER PRIMARY KEY,
+        scene_id INTEGER NOT NULL REFERENCES scenes(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL CHECK (kind IN ('image', 'video')),
+        file TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        inputs TEXT NOT NULL,
+        job_id INTEGER,
+        created TEXT NOT NULL,
+        UNIQUE (scene_id, kind)
+    );
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY,
+        scene_id INTEGER NOT NULL REFERENCES scenes(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL CHECK (kind IN ('image', 'video')),
+        params TEXT NOT NULL,
+        params_hash TEXT NOT NULL,
+        backend TEXT NOT NULL,
+        backend_job_id TEXT NOT NULL UNIQUE,
+        state TEXT NOT NULL,
+        progress REAL NOT NULL DEFAULT 0,
+        error TEXT,
+        depends_on INTEGER REFERENCES jobs(id),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        server TEXT,
+        created TEXT NOT NULL,
+        updated TEXT NOT NULL,
+        started TEXT,
+        finished TEXT
+    );
+    CREATE INDEX jobs_active ON jobs(state)
+        WHERE state IN ('queued', 'submitted', 'running');
+    CREATE INDEX jobs_scene ON jobs(scene_id, kind);
+    """,
+}
+
+LATEST_VERSION = max(MIGRATIONS)
