@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tui.backends.base import Backend
 from tui.config import ProjectConfig
 from tui.store.errors import StoreError
 from tui.store.folder import ProjectFolder
@@ -21,4 +22,17 @@ def workflow_ids(name: str, folder: ProjectFolder, config: ProjectConfig) -> tup
         from tui.backends.comfyui.workflows import workflow_ids as comfy_ids
 
         return comfy_ids(folder, config)
+    raise StoreError(f"unknown backend {name!r}; choose one of: {', '.join(BACKEND_NAMES)}")
+
+
+def create_backend(name: str, folder: ProjectFolder, config: ProjectConfig) -> Backend:
+    """A fresh backend; ComfyUI is imported only when it is used."""
+    if name == "draft":
+        from tui.backends.draft.backend import DraftBackend
+
+        return DraftBackend()
+    if name == "comfyui":
+        from tui.backends.comfyui.backend import ComfyUIBackend
+
+        return ComfyUIBackend(folder, config)
     raise StoreError(f"unknown backend {name!r}; choose one of: {', '.join(BACKEND_NAMES)}")

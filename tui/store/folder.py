@@ -33,7 +33,10 @@ def safe_suffix(name: str, kind: AssetKind) -> str:
     The rest of the name is never used: files are always renamed to our own
     pattern, so `../../x.png` cannot become a path.
     """
-    suffix = PurePosixPath(name.replace("\\", "/")).suffix.lower()
+    plain = PurePosixPath(name.replace("\\", "/"))
+    if plain.name != name or name.startswith(".") or any(ord(c) < 32 for c in name):
+        raise StoreError(f"refusing output {name!r}: not a plain file name")
+    suffix = plain.suffix.lower()
     allowed = IMAGE_SUFFIXES if kind is AssetKind.IMAGE else VIDEO_SUFFIXES
     if suffix not in allowed:
         raise StoreError(f"refusing output {name!r}: not a {kind.value} file type")
