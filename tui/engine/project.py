@@ -43,7 +43,10 @@ class Project:
         try:
             info = await store.project()
             backend_name = backend or config.default_backend
-            image_id, video_id = workflow_ids(backend_name, folder, config)
+            try:
+                image_id, video_id = workflow_ids(backend_name, folder, config)
+            except ConfigError as error:
+                raise StoreError(str(error)) from None
         except BaseException:
             await store.close()
             raise
