@@ -22,6 +22,7 @@ from tui.backends.registry import BACKEND_NAMES
 from tui.domain.edits import EditError, parse_assignment
 from tui.domain.models import AssetKind, AssetState, Scene
 from tui.engine.project import Project
+from tui.headless import RegenRequest, regen
 from tui.store.errors import StoreError
 from tui.store.importer import create_project
 
@@ -69,6 +70,26 @@ def _build_parser() -> argparse.ArgumentParser:
     edit.add_argument("dir", type=Path)
     edit.add_argument("scene", type=int, help="1-based scene position")
     edit.add_argument("assignments", nargs="+", metavar="FIELD=VALUE")
+
+    regen = commands.add_parser("regen", help="regenerate dirty images and videos, headless")
+    regen.add_argument("dir", type=Path)
+    regen.add_argument("--images", action="store_true", help="images only (default: both)")
+    regen.add_argument("--videos", action="store_true", help="videos only (default: both)")
+    regen.add_argument(
+        "--scene", type=int, action="append", default=[], metavar="N", help="only scene N"
+    )
+    regen.add_argument(
+        "--include-missing", action="store_true", help="also make assets that do not exist yet"
+    )
+    regen.add_argument("--force", action="store_true", help="make a new take even if clean")
+    regen.add_argument("--dry-run", action="store_true", help="list what would run, and why")
+    regen.add_argument("--backend", choices=BACKEND_NAMES, help="renderer to use")
+    regen.add_argument("--comfyui", action="append", default=[], metavar="URL")
+    regen.add_argument("--dirty", action="store_true", help=argparse.SUPPRESS)
+
+    doctor = commands.add_parser("doctor", help="check ComfyUI servers, workflows and bindings")
+    doctor.add_argument("dir", type=Path, nargs="?", help="a project (its storyboard.toml)")
+    doctor.add_argument("--comfyui", action="append", default=[], metavar="URL")
     return parser
 
 
@@ -204,4 +225,21 @@ async def _set(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-_HANDLERS = {"new": _new, "status": _status, "set": _set}
+async def _regen(args: argparse.Namespace) -> int:
+    kinds = [
+        kind
+        for kind, wanted in ((AssetKind.IMAGE, args.images), (AssetKind.VIDEO, args.videos))
+        if wanted or not (args.images or args.videos)
+    ]
+    request = RegenRequest(
+        kinds=kinds,
+        positions=args.scene,
+        include_missing=args.include_missing,
+        force=args.force,
+        dry_run=args.dry_run,
+    )
+    async with await Project.open(args.dir, backend=args.backend, servers=args.comfyui) as project:
+        return await regen(project, request)
+
+
+_HANDLERS = {"new": _new, "status": _status, "set": _set, "regen": _regen}

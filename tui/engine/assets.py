@@ -19,7 +19,7 @@ Writer = Callable[[Path, bytes], None]
 
 
 def content_hash(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()[:20]
+    return hashlib.sha256(data).hexdigest()
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -6,18 +6,28 @@ one goes through the same validation and the same single transaction.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from tui.backends.registry import workflow_ids
-from tui.config import ConfigError, ProjectConfig
+from tui.config import ConfigError, ProjectConfig, ServerConfig
 from tui.domain.models import AssetKind, ProjectInfo, RenderSettings, Scene
 from tui.domain.staleness import SceneStatus, scene_status, why
 from tui.store.errors import StoreError
 from tui.store.folder import ProjectFolder
 from tui.store.repository import ProjectStore
+
+
+def _server(url: str) -> ServerConfig:
+    try:
+        return ServerConfig(url=url)
+    except ValidationError as error:
+        reason = error.errors()[0]["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"--comfyui {url}: {reason}") from None
 
 
 @dataclass
@@ -32,11 +42,19 @@ class Project:
     settings: RenderSettings
 
     @classmethod
-    async def open(cls, path: str | Path, *, backend: str | None = None) -> Project:
-        """Open an existing project; `backend` overrides the one its config names."""
+    async def open(
+        cls, path: str | Path, *, backend: str | None = None, servers: Sequence[str] = ()
+    ) -> Project:
+        """Open an existing project; `backend` and `servers` override its config."""
         folder = ProjectFolder.require(path)
         try:
             config = ProjectConfig.load(folder.config_path)
+            if servers:
+                comfyui = config.comfyui.model_copy(
+                    update={"servers": [_server(url) for url in servers]}
+                )
+                config = config.model_copy(update={"comfyui": comfyui})
+                backend = backend or "comfyui"
         except ConfigError as error:
             raise StoreError(str(error)) from None
         store = await ProjectStore.open(folder.db_path)
