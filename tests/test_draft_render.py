@@ -257,3 +257,22 @@ def test_bad_motion_is_a_value_error(card: bytes, motion: float) -> None:
 def test_unreadable_still_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="still"):
         clip(b"not a png", "static")
+
+
+@pytest.mark.parametrize("size", [(96, 64), (100, 70)])
+def test_every_move_renders_at_small_sizes(size: tuple[int, int]) -> None:
+    """Guards a float-rounding crash ("box offset can't be negative") in small pans."""
+    width, height = size
+    still = render_still(prompt="x", seed=1, position=1, width=width, height=height)
+    for camera in CAMERA_NAMES:
+        for motion in (0.05, 0.3, 0.8):
+            clip = render_clip(
+                still=still,
+                camera=camera,
+                motion=motion,
+                duration=0.25,
+                fps=8,
+                width=width,
+                height=height,
+            )
+            assert clip[4:8] == b"ftyp"

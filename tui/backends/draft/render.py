@@ -536,7 +536,10 @@ def _frame(
     cy_src = source.height / 2 + view.dy * k / margin
     if not affine:
         half_w, half_h = width / 2 * scale, height / 2 * scale
-        box = (cx_src - half_w, cy_src - half_h, cx_src + half_w, cy_src + half_h)
+        # Rounding can push an edge a hair past the still; slide the box back inside.
+        x0 = min(max(0.0, cx_src - half_w), max(0.0, source.width - 2 * half_w))
+        y0 = min(max(0.0, cy_src - half_h), max(0.0, source.height - 2 * half_h))
+        box = (x0, y0, min(source.width, x0 + 2 * half_w), min(source.height, y0 + 2 * half_h))
         return source.resize((width, height), Image.Resampling.BILINEAR, box=box)
     a = math.radians(view.angle)
     cos, sin = math.cos(a) * scale, math.sin(a) * scale
