@@ -8,6 +8,7 @@ stand-in for ComfyUI; that is `tests/comfyui_server`.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from tui.backends.base import (
     Backend,
@@ -82,7 +83,23 @@ class InstantBackend(Backend):
     async def recover(self, spec: JobSpec) -> Recovery:
         return self.recovery
 
-    async def settle(self) -> None:
-        """Let the engine's tasks run until nothing is left to do."""
-        for _ in range(50):
-            await asyncio.sleep(0)
+    async def settle(self, until: Callable[[], bool] | None = None, timeout: float = 10) -> None:
+        """Let the engine work until `until()` holds, or until it has gone quiet.
+
+        Database writes hop to a worker thread, so a fixed number of event-loop
+        turns is not enough; waiting on the condition keeps tests deterministic.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        quiet = 0
+        while loop.time() < deadline:
+            if until is not None and until():
+                return
+            before = (len(self.submitted), len(self.held), self._events.qsize())
+            await asyncio.sleep(0.005)
+            after = (len(self.submitted), len(self.held), self._events.qsize())
+            quiet = quiet + 1 if before == after and not self._events.qsize() else 0
+            if until is None and quiet >= 6:
+                return
+        if until is not None:
+            raise AssertionError("condition not reached in time")

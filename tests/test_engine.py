@@ -102,7 +102,7 @@ async def test_an_edit_made_while_the_job_runs_leaves_the_scene_dirty(project: P
     engine, _ = await started(project, backend)
     scene = await project.store.scene_at(1)
     await engine.regenerate(scene.id, IMAGE)
-    await backend.settle()
+    await backend.settle(lambda: bool(backend.held))
     await project.edit(scene.id, {"image_prompt": "edited during the job"})
     backend.release_all()
     await engine.wait_idle()
@@ -119,14 +119,14 @@ async def test_a_new_request_supersedes_the_running_one(project: Project) -> Non
     engine, events = await started(project, backend)
     scene = await project.store.scene_at(1)
     first = await engine.regenerate(scene.id, IMAGE)
-    await backend.settle()
+    await backend.settle(lambda: bool(backend.held))
     await project.edit(scene.id, {"image_prompt": "second thoughts"})
     second = await engine.regenerate(scene.id, IMAGE)
     assert first is not None and second is not None
     assert backend.cancelled == [first.backend_job_id]
     assert (await project.store.job(first.id)).state is JobState.SUPERSEDED
     assert any(isinstance(e, JobSuperseded) and e.job.id == first.id for e in events)
-    await backend.settle()
+    await backend.settle(lambda: len(backend.submitted) == 2)
     backend.release_all()
     await engine.wait_idle()
     await engine.stop()
@@ -156,10 +156,11 @@ async def test_a_video_waits_for_its_image_and_uses_the_new_still(project: Proje
     plan = await engine.request(scene_ids=[scene.id])
     image_job, video_job = plan.jobs
     assert video_job.depends_on == image_job.id
+    await backend.settle(lambda: len(backend.submitted) == 1)
     await backend.settle()
     assert [spec.kind for spec in backend.submitted] == [IMAGE], "video went before its image"
     backend.release_all()
-    await backend.settle()
+    await backend.settle(lambda: len(backend.submitted) == 2)
     assert [spec.kind for spec in backend.submitted] == [IMAGE, VIDEO]
     new_still = await project.store.scene(scene.id)
     video_spec = backend.submitted[1]
@@ -182,9 +183,10 @@ async def test_a_waiting_video_follows_a_newer_image_request(project: Project) -
     newer = await engine.regenerate(scene.id, IMAGE)
     video = engine.jobs_for(scene.id, VIDEO)[0]
     assert newer is not None and video.depends_on == newer.id != plan.jobs[0].id
-    await backend.settle()
+    await backend.settle(lambda: len(backend.submitted) == 2)
     backend.release_all()
-    await backend.settle()
+    await backend.settle(lambda: len(backend.submitted) == 3)
+    assert backend.submitted[2].kind is VIDEO
     backend.release_all()
     await engine.wait_idle()
     await engine.stop()
@@ -309,10 +311,12 @@ async def test_the_window_limits_jobs_in_flight(project: Project) -> None:
     backend = InstantBackend(hold=True, window=2)
     engine, _ = await started(project, backend)
     await engine.request([IMAGE], include_missing=True)
+    await backend.settle(lambda: len(backend.submitted) == 2)
     await backend.settle()
     assert len(backend.submitted) == 2
     assert engine.queue_position(engine.active_jobs[-1].id) == 3
     backend.release_all()
+    await backend.settle(lambda: len(backend.submitted) == 4)
     await backend.settle()
     assert len(backend.submitted) == 4
     await engine.stop(cancel=True)
@@ -324,7 +328,7 @@ async def test_cancel_stops_running_and_queued_jobs(project: Project) -> None:
     scene = await project.store.scene_at(1)
     await project.edit(scene.id, {"video_prompt": "x"})
     plan = await engine.request(scene_ids=[scene.id], include_missing=True)
-    await backend.settle()
+    await backend.settle(lambda: bool(backend.held))
     assert await engine.cancel_scene(scene.id) == 2
     assert backend.cancelled == [plan.jobs[0].backend_job_id]
     for job in plan.jobs:
@@ -337,6 +341,7 @@ async def test_jobs_in_flight_at_a_crash_are_rendered_again(project: Project) ->
     backend = InstantBackend(hold=True)
     engine, _ = await started(project, backend)
     await engine.request([IMAGE], include_missing=True)
+    await backend.settle(lambda: len(backend.held) == 2)
     await backend.settle()
     states_before = {job.state for job in await project.store.active_jobs()}
     assert JobState.RUNNING in states_before and JobState.QUEUED in states_before
@@ -359,14 +364,13 @@ async def test_a_job_lost_twice_fails(project: Project) -> None:
     scene = await project.store.scene_at(1)
     job = await engine.regenerate(scene.id, IMAGE)
     assert job is not None
-    await backend.settle()
+    await backend.settle(lambda: bool(backend.held))
     backend.held.clear()
     backend.emit(Lost(job.backend_job_id))
-    await backend.settle()
-    assert len(backend.submitted) == 2, "a lost job is resubmitted once"
+    await backend.settle(lambda: len(backend.submitted) == 2)
     backend.held.clear()
     backend.emit(Lost(job.backend_job_id))
-    await backend.settle()
+    await backend.settle(lambda: engine.idle)
     await engine.stop()
     final = await project.store.job(job.id)
     assert final.state is JobState.FAILED and final.error == "lost by the server twice"
@@ -377,6 +381,7 @@ async def test_recover_lost_at_start_resubmits(project: Project) -> None:
     engine, _ = await started(project, backend)
     scene = await project.store.scene_at(1)
     await engine.regenerate(scene.id, IMAGE)
+    await backend.settle(lambda: bool(backend.held))
     await backend.settle()
     for task in engine._tasks:
         task.cancel()

@@ -177,6 +177,8 @@ class Engine:
         self._mutex = asyncio.Lock()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._finishing: set[asyncio.Task[None]] = set()
+        """Results being written; stop() lets them land rather than cut them off."""
         self._retry_at = 0.0
         self._failures_in_a_row = 0
         self._lock = RunnerLock(project.folder.root / LOCK_NAME)
@@ -228,6 +230,8 @@ class Engine:
         """Stop dispatching; with `cancel`, cancel every active job first (Ctrl-C)."""
         if cancel:
             await self.cancel_all()
+        if self._finishing:
+            await asyncio.gather(*self._finishing, return_exceptions=True)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -359,9 +363,16 @@ class Engine:
         ordered = [kind for kind in KINDS_IMAGES_FIRST if kind in kinds]
         plan = Plan()
         async with self._mutex:
-            scenes = await store.scenes()
-            if wanted is not None:
-                scenes = [scene for scene in scenes if scene.id in wanted]
+            if wanted is not None and len(wanted) <= 50:
+                # One scene (a key press) must not read all 10,000 of them.
+                scenes = sorted(
+                    [await store.scene(scene_id) for scene_id in wanted],
+                    key=lambda scene: scene.position,
+                )
+            else:
+                scenes = await store.scenes()
+                if wanted is not None:
+                    scenes = [scene for scene in scenes if scene.id in wanted]
             queued_images: dict[int, int] = {}
             for kind in ordered:
                 for scene in scenes:
@@ -684,6 +695,12 @@ class Engine:
         if isinstance(event, Preview):
             self._emit(JobPreview(self._jobs[job_id], event.data, event.mime))
             return
+        if isinstance(event, Output):
+            # Finish in its own task: one job's fsync overlaps the next one's bookkeeping.
+            task = asyncio.create_task(self._finish(self._jobs[job_id], event))
+            self._finishing.add(task)
+            task.add_done_callback(self._finishing.discard)
+            return
         async with self._mutex:
             if job_id not in self._jobs:
                 return
@@ -692,8 +709,6 @@ class Engine:
                 if job.state is not JobState.RUNNING:
                     job = await self._set_state(job_id, JobState.RUNNING, server=event.server)
                     self._emit(JobStarted(job))
-            elif isinstance(event, Output):
-                await self._finish(job, event)
             elif isinstance(event, Failed):
                 await self._finish_state(job, JobState.FAILED, event.message)
             elif isinstance(event, Cancelled):
@@ -703,20 +718,31 @@ class Engine:
 
     async def _finish(self, job: Job, output: Output) -> None:
         """Write the new file, point the scene at it in one transaction, delete the old one."""
+        try:
+            await self._store_output(job, output)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("finishing %s failed", job.label)
+
+    async def _store_output(self, job: Job, output: Output) -> None:
         folder = self.project.folder
         try:
             suffix = safe_suffix(output.name, job.kind)
         except StoreError as error:
-            await self._finish_state(job, JobState.FAILED, str(error))
+            async with self._mutex:
+                if job.id in self._jobs:
+                    await self._finish_state(job, JobState.FAILED, str(error))
             return
         position = int(job.params.get("position", 0))
-        name = asset_name(position, job.backend_job_id, suffix)
-        path = folder.dir_for(job.kind) / name
+        path = folder.dir_for(job.kind) / asset_name(position, job.backend_job_id, suffix)
         try:
             await asyncio.to_thread(self._writer, path, output.data)
         except OSError as error:
             message = f"could not write {folder.relative(path)}: {error.strerror or error}"
-            await self._finish_state(job, JobState.FAILED, message)
+            async with self._mutex:
+                if job.id in self._jobs:
+                    await self._finish_state(job, JobState.FAILED, message)
             return
         asset = Asset(
             kind=job.kind,
@@ -726,16 +752,19 @@ class Engine:
             created=_now(),
             job_id=job.id,
         )
-        try:
-            old = await self.project.store.finish_job(job.id, job.scene_id, asset)
-        except BaseException:
-            remove_quietly(path)
-            raise
-        self._untrack(job.id)
+        async with self._mutex:
+            if job.id not in self._jobs:  # cancelled or superseded while we wrote
+                await asyncio.to_thread(remove_quietly, path)
+                return
+            try:
+                old, scene = await self.project.store.finish_job(job.id, job.scene_id, asset)
+            except BaseException:
+                remove_quietly(path)
+                raise
+            self._untrack(job.id)
         if old is not None:
             with contextlib.suppress(StoreError):
-                remove_quietly(folder.resolve_asset(old))
-        scene = await self.project.store.scene(job.scene_id)
+                await asyncio.to_thread(remove_quietly, folder.resolve_asset(old))
         done = job.model_copy(update={"state": JobState.SUCCEEDED, "progress": 1.0})
         self._emit(JobSucceeded(done, scene, asset.file))
         self._wake.set()

@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -45,6 +45,29 @@ _JOB_COLUMNS = (
 _JOB_UPDATABLE = frozenset(
     {"state", "progress", "error", "attempts", "server", "params", "params_hash", "depends_on"}
 )
+
+
+_UPSERT_ASSET = (
+    "INSERT INTO assets (scene_id, kind, file, content_hash, inputs, job_id, created) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (scene_id, kind) DO UPDATE SET file = excluded.file, "
+    "content_hash = excluded.content_hash, inputs = excluded.inputs, "
+    "job_id = excluded.job_id, created = excluded.created"
+)
+
+T = TypeVar("T")
+
+
+def _asset_values(scene_id: int, asset: Asset) -> tuple[Any, ...]:
+    return (
+        scene_id,
+        asset.kind.value,
+        asset.file,
+        asset.content_hash,
+        json.dumps(asset.inputs, sort_keys=True),
+        asset.job_id,
+        asset.created.isoformat(),
+    )
 
 
 def now() -> datetime:
@@ -208,6 +231,30 @@ class ProjectStore:
                     await self._db.execute("ROLLBACK")
                     raise StoreError(_describe_sqlite_error(self.path, error)) from None
 
+    async def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a whole write transaction in aiosqlite's worker thread, in one hop.
+
+        Hot paths (the job journal) would otherwise pay one thread round trip
+        per statement; this keeps a job's bookkeeping to a few hops in all.
+        """
+
+        def run() -> T:
+            db = self._db._conn  # aiosqlite's own connection, in its own thread
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(db)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            return result
+
+        async with self._write_lock:
+            try:
+                return await self._db._execute(run)
+            except sqlite3.Error as error:
+                raise StoreError(_describe_sqlite_error(self.path, error)) from None
+
     async def _bump_rev(self, db: aiosqlite.Connection) -> int:
         async with db.execute("UPDATE project SET rev = rev + 1 RETURNING rev") as cursor:
             row = await cursor.fetchone()
@@ -334,22 +381,7 @@ class ProjectStore:
             "SELECT file FROM assets WHERE scene_id = ? AND kind = ?", (scene_id, asset.kind.value)
         ) as cursor:
             row = await cursor.fetchone()
-        await db.execute(
-            "INSERT INTO assets (scene_id, kind, file, content_hash, inputs, job_id, created) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (scene_id, kind) DO UPDATE SET file = excluded.file, "
-            "content_hash = excluded.content_hash, inputs = excluded.inputs, "
-            "job_id = excluded.job_id, created = excluded.created",
-            (
-                scene_id,
-                asset.kind.value,
-                asset.file,
-                asset.content_hash,
-                json.dumps(asset.inputs, sort_keys=True),
-                asset.job_id,
-                asset.created.isoformat(),
-            ),
-        )
+        await db.execute(_UPSERT_ASSET, _asset_values(scene_id, asset))
         rev = await self._bump_rev(db)
         await db.execute("UPDATE scenes SET rev = ? WHERE id = ?", (rev, scene_id))
         return row[0] if row and row[0] != asset.file else None
@@ -359,21 +391,35 @@ class ProjectStore:
         async with self.transaction() as db:
             return await self._put_asset(db, scene_id, asset)
 
-    async def finish_job(self, job_id: int, scene_id: int, asset: Asset) -> str | None:
+    async def finish_job(
+        self, job_id: int, scene_id: int, asset: Asset
+    ) -> tuple[str | None, Scene]:
         """Store a job's result and mark it succeeded, in one transaction.
 
         Either both happen or neither, so a crash can never leave a succeeded
         job without its asset or an asset whose job still looks in flight.
+        Returns the replaced file (the caller deletes it) and the scene as it
+        is now, read in the same hop.
         """
-        async with self.transaction() as db:
-            old = await self._put_asset(db, scene_id, asset)
-            stamp = now().isoformat()
-            await db.execute(
+        stamp = now().isoformat()
+
+        def work(db: sqlite3.Connection) -> tuple[str | None, Scene]:
+            row = db.execute(
+                "SELECT file FROM assets WHERE scene_id = ? AND kind = ?",
+                (scene_id, asset.kind.value),
+            ).fetchone()
+            db.execute(_UPSERT_ASSET, _asset_values(scene_id, asset))
+            rev = db.execute("UPDATE project SET rev = rev + 1 RETURNING rev").fetchone()[0]
+            db.execute("UPDATE scenes SET rev = ? WHERE id = ?", (rev, scene_id))
+            db.execute(
                 "UPDATE jobs SET state = 'succeeded', progress = 1.0, error = NULL, "
                 "updated = ?, finished = ? WHERE id = ?",
                 (stamp, stamp, job_id),
             )
-        return old
+            scene = _scene(db.execute(_SCENE_SELECT + " WHERE s.id = ?", (scene_id,)).fetchone())
+            return (row[0] if row and row[0] != asset.file else None), scene
+
+        return await self._write(work)
 
     async def asset_files(self) -> set[str]:
         """Every file a scene points at, relative to the project folder."""
@@ -397,16 +443,19 @@ class ProjectStore:
     ) -> Job:
         """Journal a new job (and retire the ones it supersedes) before any backend hears of it."""
         stamp = now().isoformat()
-        async with self.transaction() as db:
-            for old_id in supersede:
-                await db.execute(
+        retired = list(supersede)
+
+        def work(db: sqlite3.Connection) -> tuple[Any, ...]:
+            for old_id in retired:
+                db.execute(
                     "UPDATE jobs SET state = 'superseded', updated = ?, finished = ? "
                     "WHERE id = ? AND state IN ('queued', 'submitted', 'running')",
                     (stamp, stamp, old_id),
                 )
-            cursor = await db.execute(
+            return db.execute(
                 "INSERT INTO jobs (scene_id, kind, params, params_hash, backend, backend_job_id, "
-                "state, depends_on, created, updated) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
+                "state, depends_on, created, updated) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?) "
+                f"RETURNING {_JOB_COLUMNS}",
                 (
                     scene_id,
                     kind.value,
@@ -418,10 +467,9 @@ class ProjectStore:
                     stamp,
                     stamp,
                 ),
-            )
-            job_id = cursor.lastrowid
-        assert job_id is not None
-        return await self.job(job_id)
+            ).fetchone()
+
+        return _job(await self._write(work))
 
     async def job(self, job_id: int) -> Job:
         query = f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?"
@@ -447,8 +495,8 @@ class ProjectStore:
             values["params"] = json.dumps(values["params"], sort_keys=True)
         values["updated"] = now().isoformat()
         columns = ", ".join(f"{name} = ?" for name in values)
-        async with self.transaction() as db:
-            await db.execute(f"UPDATE jobs SET {columns} WHERE id = ?", (*values.values(), job_id))
+        query = f"UPDATE jobs SET {columns} WHERE id = ?"
+        await self._write(lambda db: db.execute(query, (*values.values(), job_id)))
 
     async def active_jobs(self) -> list[Job]:
         """Every job not yet final, oldest first: the work a restart must reconcile."""
