@@ -117,8 +117,13 @@ def _scene_fields(scene: SceneIn) -> dict[str, Any]:
     }
 
 
-def _copy_in(src: Path, folder: ProjectFolder, kind: AssetKind, position: int) -> tuple[str, str]:
+def _copy_in(
+    base: Path, name: str, folder: ProjectFolder, kind: AssetKind, position: int
+) -> tuple[str, str]:
     """Copy a shipped file under our own name; returns its relative path and content hash."""
+    src = base / name
+    if not src.resolve().is_relative_to(base.resolve()):
+        raise StoreError(f"scene {position}: {name!r} is outside the sample folder")
     if not src.is_file():
         raise StoreError(f"{src}: the sample names this file, but it does not exist")
     data = src.read_bytes()
@@ -151,7 +156,7 @@ async def _import_assets(
     for position, (scene_in, scene_id) in enumerate(zip(data.scenes, ids, strict=True), start=1):
         scene = await store.scene(scene_id)
         if scene_in.image is not None:
-            file, digest = _copy_in(base / scene_in.image.file, folder, AssetKind.IMAGE, position)
+            file, digest = _copy_in(base, scene_in.image.file, folder, AssetKind.IMAGE, position)
             inputs = _made_from(image_inputs(scene, settings), scene_in.image, position)
             image = Asset(
                 kind=AssetKind.IMAGE, file=file, content_hash=digest, inputs=inputs, created=created
@@ -161,7 +166,7 @@ async def _import_assets(
         if scene_in.video is not None:
             if scene.image is None:
                 raise StoreError(f"scene {position}: a shipped video needs a shipped image")
-            file, digest = _copy_in(base / scene_in.video.file, folder, AssetKind.VIDEO, position)
+            file, digest = _copy_in(base, scene_in.video.file, folder, AssetKind.VIDEO, position)
             # The clip was made from the still as shipped, whatever the prompt says now.
             made = video_inputs_from(scene, settings, scene.image)
             inputs = _made_from(made, scene_in.video, position)
