@@ -8,7 +8,7 @@ way, so the draft renderer and ComfyUI go through the same replacement path.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -125,6 +125,8 @@ class Backend:
     def __init__(self) -> None:
         self._events: asyncio.Queue[BackendEvent] = asyncio.Queue()
         self.status = BackendStatus(self.name)
+        self.on_ready: Callable[[], None] | None = None
+        """Set by the engine: called when capacity appears (a server came back)."""
 
     def emit(self, event: BackendEvent) -> None:
         self._events.put_nowait(event)

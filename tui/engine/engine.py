@@ -201,6 +201,7 @@ class Engine:
     async def _start(self) -> None:
         store = self.project.store
         await asyncio.to_thread(sweep, self.project.folder, await store.asset_files())
+        self.backend.on_ready = self._backend_ready
         await self.backend.start()
         self._tasks.append(asyncio.create_task(self._pump(), name="engine-events"))
         for job in await store.active_jobs():
@@ -225,6 +226,12 @@ class Engine:
             await self._set_state(job.id, JobState.QUEUED)
         elif outcome is Recovery.LOST:
             await self._lost(job.id, "lost by the server")
+
+    def _backend_ready(self) -> None:
+        """A server came back: dispatch now instead of waiting out the backoff."""
+        self._retry_at = 0.0
+        self._failures_in_a_row = 0
+        self._wake.set()
 
     async def stop(self, *, cancel: bool = False) -> None:
         """Stop dispatching; with `cancel`, cancel every active job first (Ctrl-C)."""

@@ -144,7 +144,9 @@ class BoundWorkflow:
         """The pinned fps, else the job's."""
         return self.fps if self.fps is not None else int(_param(self, params, "fps"))
 
-    def build(self, params: Mapping[str, Any], *, uploaded_image: str | None = None) -> dict:
+    def build(
+        self, params: Mapping[str, Any], *, uploaded_image: str | None = None
+    ) -> dict[str, Any]:
         """A fresh copy of the graph with every bound input set from a job's params snapshot.
 
         Bound inputs whose value the snapshot does not carry (a video job has no
