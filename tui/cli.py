@@ -14,16 +14,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from tui.backends.registry import BACKEND_NAMES
+from tui.config import ConfigError, ProjectConfig, ServerConfig, UserSettings
 from tui.domain.edits import EditError, parse_assignment
 from tui.domain.models import AssetKind, AssetState, Scene
 from tui.engine.project import Project
 from tui.headless import RegenRequest, regen
 from tui.store.errors import StoreError
+from tui.store.folder import ProjectFolder
 from tui.store.importer import create_project
 
 EXIT_OK = 0
@@ -124,8 +127,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _open(args: argparse.Namespace) -> int:
-    # The TUI arrives with its own issue; until then, opening shows the status.
-    return asyncio.run(_status(argparse.Namespace(dir=args.dir, json=False, backend=args.backend)))
+    from tui.ui.app import run_app  # Textual loads only when the TUI is wanted
+
+    return run_app(args.dir, theme=args.theme, backend=args.backend, comfyui=args.comfyui)
 
 
 async def _new(args: argparse.Namespace) -> int:
@@ -242,4 +246,31 @@ async def _regen(args: argparse.Namespace) -> int:
         return await regen(project, request)
 
 
-_HANDLERS = {"new": _new, "status": _status, "set": _set, "regen": _regen}
+async def _doctor(args: argparse.Namespace) -> int:
+    from tui.backends.comfyui.doctor import load_workflows, print_report, run_doctor
+
+    try:
+        if args.dir is not None:
+            folder = ProjectFolder.require(args.dir)
+            config = ProjectConfig.load(folder.config_path)
+        else:
+            folder, config = ProjectFolder(Path.cwd()), ProjectConfig()
+        urls = args.comfyui or [server.url for server in config.comfyui.servers]
+        if not urls:
+            urls = UserSettings.load().comfyui_servers
+        if not urls:
+            raise UsageError(
+                "no ComfyUI server to check: pass --comfyui URL or list servers in storyboard.toml"
+            )
+        servers = [ServerConfig(url=url) for url in urls]
+    except ValidationError as error:
+        raise UsageError(error.errors()[0]["msg"].removeprefix("Value error, ")) from None
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
+    report = await run_doctor(
+        servers, load_workflows(folder, config), timeout=config.comfyui.timeout
+    )
+    return print_report(report, _console())
+
+
+_HANDLERS = {"new": _new, "status": _status, "set": _set, "regen": _regen, "doctor": _doctor}

@@ -1,0 +1,69 @@
+"""`storyboard doctor` as a real process against the ComfyUI test server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from tests.comfyui_server import ComfyTestServer
+from tests.conftest import FIXTURES
+
+
+async def doctor(*args: str) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tui",
+        "doctor",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={"COLUMNS": "200", "NO_COLOR": "1", "PATH": "/usr/bin:/bin"},
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode()
+
+
+async def test_doctor_reports_a_server_and_the_project_workflows(
+    tmp_path: Path, project_dir: Path
+) -> None:
+    async with ComfyTestServer(tmp_path / "comfy") as server:
+        (project_dir / "storyboard.toml").write_text(
+            f'[comfyui]\nservers = ["{server.url}"]\n', encoding="utf-8"
+        )
+        code, out = await doctor(str(project_dir))
+    assert code == 0, out
+    assert f"{server.url}: ComfyUI 0.3.64 · queue 0 running, 0 pending · websocket ok" in out
+    assert "bundled image workflow: every node and input is available" in out
+    assert "bundled video workflow: every node and input is available" in out
+    assert out.rstrip().endswith("All good.")
+
+
+async def test_doctor_prints_a_fix_for_a_missing_node(tmp_path: Path, project_dir: Path) -> None:
+    info = json.loads((FIXTURES / "comfyui/object_info.core.json").read_text(encoding="utf-8"))
+    info.pop("WanCameraEmbedding")
+    (tmp_path / "object_info.json").write_text(json.dumps(info), encoding="utf-8")
+    async with ComfyTestServer(
+        tmp_path / "comfy", object_info_path=tmp_path / "object_info.json"
+    ) as server:
+        (project_dir / "storyboard.toml").write_text(
+            f'[comfyui]\nservers = ["{server.url}"]\n', encoding="utf-8"
+        )
+        code, out = await doctor(str(project_dir))
+    assert code == 1
+    assert "no node type 'WanCameraEmbedding'; install the custom node" in out
+    assert out.rstrip().endswith("1 problem found.")
+
+
+async def test_doctor_names_an_unreachable_server() -> None:
+    code, out = await doctor("--comfyui", "http://127.0.0.1:9")
+    assert code == 1
+    assert "http://127.0.0.1:9" in out and "connection refused" in out
+
+
+async def test_doctor_without_any_server_is_a_usage_error(tmp_path: Path) -> None:
+    code, out = await doctor(str(tmp_path / "nowhere"))
+    assert code == 2 and "no such project" in out
