@@ -1,0 +1,259 @@
+"""Views and settings: dirty only, the text filter, help, the keymap, themes, narrow screens,
+and user text that looks like markup."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import storyboard_json
+from tests.instant_backend import InstantBackend
+from tests.ui.helpers import (
+    Toasts,
+    build_project,
+    make_app,
+    quiet_settings,
+    ready,
+    screen_text,
+    type_text,
+    wait_for,
+)
+from tui.ui.app import run_app
+from tui.ui.screens.help import HelpScreen
+from tui.ui.themes import BUNDLED_THEMES_DIR, ThemeFile, load_theme_file
+
+SIZE = (120, 36)
+NASTY = "a [bold]storm[/] at [link=x]sea \x1b[31mred\x1b[0m [/link]"
+
+
+async def test_d_shows_dirty_scenes_only(project: Callable[[str], Path]) -> None:
+    """`d` keeps the scenes with a dirty or missing asset, and toggles back."""
+    root = project("dirty")
+    app = make_app(root)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        scene_list = screen.scene_list
+        assert scene_list.shown_count == 5
+        await pilot.press("d")
+        assert scene_list.shown_count == 3
+        assert "dirty only · 3/5" in screen_text(app)
+        positions = [screen.board.scenes[i].position for i in scene_list.shown_ids]  # type: ignore[union-attr]
+        assert positions == [2, 3, 4]
+        await wait_for(pilot, lambda: "Scene 2 of 5" in screen_text(app), what="the inspector")
+        await pilot.press("d")
+        assert scene_list.shown_count == 5
+
+
+async def test_slash_filters_by_text(project: Callable[[str], Path]) -> None:
+    """`/` filters by narration or prompt; enter keeps the filter, escape clears it."""
+    root = project("dirty")
+    app = make_app(root)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        scene_list = screen.scene_list
+        await pilot.press("slash")
+        await type_text(pilot, "lightn")  # only scene 2's image prompt says it
+        assert scene_list.shown_count == 1
+        await pilot.press("enter")
+        assert screen.focused is scene_list
+        await wait_for(pilot, lambda: screen.inspector.scene is not None)
+        assert screen.inspector.scene is not None and screen.inspector.scene.position == 2
+        await pilot.press("slash", "escape")
+        assert scene_list.shown_count == 5
+        assert screen.focused is scene_list
+
+
+async def test_letters_do_not_fire_while_typing(project: Callable[[str], Path]) -> None:
+    """Typing "dvix" in a prompt inserts text; it toggles nothing and queues nothing."""
+    root = project("dirty")
+    app = make_app(root)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        await pilot.press("down", "enter", "end")
+        await type_text(pilot, "dvixI/")
+        assert screen.scene_list.dirty_only is False
+        assert not screen.jobs.active
+        assert not screen.filter_input.has_class("-shown")
+        assert screen.inspector.has_pending
+
+
+async def test_help_lists_the_keys(project: Callable[[str], Path]) -> None:
+    """`?` opens the key table; escape closes it."""
+    root = project("clean")
+    app = make_app(root)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = screen_text(app)
+        assert "Regenerate the selected scene's image" in text
+        assert "Step motion strength by 0.05" in text
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_keymap_remaps_a_binding(project: Callable[[str], Path]) -> None:
+    """`regenerate.image = "r"` in the keymap makes `r` regenerate and `i` do nothing."""
+    root = project("dirty")
+    backend = InstantBackend(hold=True)
+    app = make_app(root, backend=backend, settings=quiet_settings(keymap={"regenerate.image": "r"}))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        await pilot.press("down", "i")
+        await pilot.pause()
+        assert not screen.jobs.active
+        await pilot.press("r")
+        await wait_for(pilot, lambda: screen.jobs.active, what="the remapped key")
+        assert "r Image" in screen_text(app)
+        await pilot.press("question_mark")
+        assert "r" in [
+            keys
+            for _section, keys, text in app.screen.rows
+            if "scene's image" in text  # type: ignore[attr-defined]
+        ]
+
+
+async def test_every_binding_has_an_id_and_a_tooltip(project: Callable[[str], Path]) -> None:
+    """Every key of the app can be remapped and explained."""
+    from textual.binding import Binding
+
+    from tui.ui.app import StoryboardApp
+    from tui.ui.screens.main import MainScreen
+    from tui.ui.widgets.motion import MotionControl
+    from tui.ui.widgets.scene_list import SceneList
+
+    for owner in (StoryboardApp, MainScreen, SceneList, MotionControl, HelpScreen):
+        for binding in owner.BINDINGS:
+            assert isinstance(binding, Binding)
+            assert binding.id, f"{owner.__name__}: {binding.key} has no id"
+            if owner is not SceneList:
+                assert binding.tooltip, f"{owner.__name__}: {binding.id} has no tooltip"
+
+
+async def test_palette_lists_namespaced_commands(project: Callable[[str], Path]) -> None:
+    """ctrl+p → "view: dirty only" toggles the view."""
+    root = project("dirty")
+    app = make_app(root)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        titles = [command.title for command in screen.palette_commands()]
+        assert "regenerate: all dirty images" in titles
+        assert "regenerate: new take of this image" in titles
+        assert "view: dirty only" in titles
+        await pilot.press("ctrl+p")
+        await type_text(pilot, "dirty on")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert screen.scene_list.dirty_only
+
+
+async def test_narrow_terminal_swaps_list_and_inspector(project: Callable[[str], Path]) -> None:
+    """At 80 columns the inspector replaces the list while editing; escape brings it back."""
+    root = project("dirty")
+    app = make_app(root)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await ready(pilot)
+        assert screen.scene_list.display and not screen.inspector.region.width
+        await pilot.press("down", "enter")
+        await pilot.pause()
+        assert screen.inspector.region.width == 80
+        assert "image prompt changed" in screen_text(app)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert screen.scene_list.region.width > 0 and not screen.inspector.region.width
+
+
+async def test_user_text_is_never_markup(tmp_path: Path) -> None:
+    """Brackets and escape codes in narration and prompts show literally everywhere."""
+    data = storyboard_json(2)
+    data["scenes"][0]["narration"] = NASTY
+    data["scenes"][0]["image_prompt"] = NASTY
+    data["scenes"][0]["video_prompt"] = "[/]"
+    root = await build_project(tmp_path / "nasty", data=data, assets=False)
+    backend = InstantBackend()
+    backend.fail_with = "bad node [red]x[/] \x1b[2J"
+    toasts = Toasts()
+    app = make_app(root, backend=backend)
+    async with app.run_test(size=SIZE, message_hook=toasts.hook, notifications=True) as pilot:
+        screen = await ready(pilot)
+        await wait_for(pilot, lambda: screen.inspector.scene is not None)
+        text = screen_text(app)
+        literal = "a [bold]storm[/] at [link=x]sea ␛[31mred␛[0m [/link]"
+        assert literal[:40] in text.split("\n")[3]  # the list's first row
+        assert literal in text  # the narration, in the inspector
+        prompt = app.query_one("#image-prompt")
+        assert prompt.text == literal  # type: ignore[attr-defined]
+        assert "\x1b" not in text
+        await pilot.press("i")
+        await wait_for(pilot, lambda: bool(toasts.messages("error")))
+        assert toasts.messages("error") == ["Image regeneration failed: bad node [red]x[/] ␛[2J"]
+        await pilot.pause()
+        assert "bad node [red]x[/] ␛[2J" in screen_text(app)
+
+
+async def test_a_broken_theme_file_gives_one_warning(
+    project: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """Two broken files, one good one: one warning toast, the good theme usable, no crash."""
+    themes = tmp_path / "themes"
+    themes.mkdir()
+    (themes / "broken.toml").write_text('name = "broken"\nprimary = [1, 2\n', encoding="utf-8")
+    (themes / "badcolour.toml").write_text(
+        'name = "badcolour"\nprimary = "not a colour"\n', encoding="utf-8"
+    )
+    (themes / "mine.toml").write_text(
+        'name = "mine"\nprimary = "#336699"\n[variables]\nimage-dirty = "#00ff00"\n',
+        encoding="utf-8",
+    )
+    root = project("dirty")
+    toasts = Toasts()
+    app = make_app(root, theme_dirs=[BUNDLED_THEMES_DIR, themes], theme="mine")
+    async with app.run_test(size=SIZE, message_hook=toasts.hook) as pilot:
+        await ready(pilot)
+        warnings = toasts.messages("warning")
+        assert len(warnings) == 1
+        assert "broken theme file" in warnings[0] and "(and 1 more)" in warnings[0]
+        assert app.theme == "mine"
+        assert app.theme_variables["image-dirty"] == "#00ff00"
+
+
+async def test_unknown_theme_falls_back(project: Callable[[str], Path]) -> None:
+    root = project("clean")
+    toasts = Toasts()
+    app = make_app(root, theme="no-such-theme")
+    async with app.run_test(size=SIZE, message_hook=toasts.hook) as pilot:
+        await ready(pilot)
+        assert app.theme == "storyboard-dark"
+        assert "Unknown theme 'no-such-theme'" in toasts.messages("warning")[0]
+
+
+@pytest.mark.parametrize("name", ["storyboard-dark", "storyboard-light"])
+def test_bundled_themes_validate(name: str) -> None:
+    theme = load_theme_file(BUNDLED_THEMES_DIR / f"{name}.toml")
+    assert theme.name == name
+    assert set(theme.variables) >= {"image-dirty", "video-dirty", "asset-missing"}
+    assert ThemeFile.model_validate({"name": "x", "primary": "#123456"}).dark
+
+
+def test_user_themes_are_read_from_the_config_folder(isolated_home: Path) -> None:
+    """Without `theme_dirs`, the app reads `user_config_dir()/themes` (here, the fake home)."""
+    from tui.ui.themes import user_themes_dir
+
+    assert user_themes_dir().is_relative_to(isolated_home)
+
+
+def test_run_app_refuses_a_folder_that_is_not_a_project(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_app(tmp_path / "nowhere") == 2
+    assert "no such project" in capsys.readouterr().err
+
+
+def test_settings_file_is_not_read_in_tests(isolated_home: Path) -> None:
+    """A config file in the fake home would be read by the app, and never the real one."""
+    from tui.config import user_config_path
+
+    assert user_config_path().is_relative_to(isolated_home)

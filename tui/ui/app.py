@@ -1,0 +1,184 @@
+"""The Storyboard app: themes, keymap and settings; the features live in the main screen.
+
+`run_app` is what `storyboard PATH` calls. Tests build `StoryboardApp`
+directly with an in-memory backend and settings that never come from the
+user's files.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import ClassVar
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from tui.backends.base import Backend
+from tui.config import ConfigError, UserSettings
+from tui.store.errors import StoreError
+from tui.store.folder import ProjectFolder
+from tui.ui.screens.main import MainScreen, ScreenOptions
+from tui.ui.themes import (
+    APP_VARIABLES,
+    BUNDLED_THEMES_DIR,
+    DEFAULT_THEME,
+    describe_errors,
+    load_themes,
+    user_themes_dir,
+)
+
+FALLBACK_THEME = "textual-dark"
+
+
+class StoryboardApp(App[int]):
+    """Prompt-edit regeneration for narrated AI video."""
+
+    TITLE = "Storyboard"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "ctrl+q",
+            "quit",
+            "Quit",
+            id="app.quit",
+            tooltip="Save what is typed and quit",
+            priority=True,
+            show=False,
+        ),
+        Binding(
+            "ctrl+p",
+            "command_palette",
+            "Commands",
+            id="app.command_palette",
+            tooltip="Open the command palette",
+            priority=True,
+        ),
+    ]
+    """
+    | Key(s) | Description |
+    | :- | :- |
+    | ctrl+q | Save and quit. |
+    | ctrl+p | Command palette. |
+    """
+
+    def __init__(
+        self,
+        project_path: Path | str,
+        *,
+        backend: Backend | None = None,
+        backend_name: str | None = None,
+        comfyui: Sequence[str] | None = None,
+        settings: UserSettings | None = None,
+        theme: str | None = None,
+        theme_dirs: Sequence[Path] | None = None,
+        cursor_blink: bool = True,
+        poll_interval: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        startup_warnings: Sequence[str] = (),
+    ) -> None:
+        """Build the app; nothing is opened until it runs.
+
+        Args:
+            project_path: The project folder.
+            backend: A ready backend (tests); otherwise one is made from the project's config.
+            backend_name: "draft" or "comfyui", overriding the project's choice.
+            comfyui: ComfyUI server URLs, overriding the project's.
+            settings: User settings; read from the user's config file when None.
+            theme: A theme name that wins over the settings (`--theme`).
+            theme_dirs: Where theme files are read; the repo's and the user's by default.
+            cursor_blink: False for deterministic screenshots.
+            poll_interval: Seconds between looks at the database for other processes' edits.
+            clock: Monotonic seconds, for time-left estimates (fixed in tests).
+            startup_warnings: Lines to show as one warning toast once the app is up.
+        """
+        super().__init__()
+        self._warnings = list(startup_warnings)
+        if settings is None:
+            try:
+                settings = UserSettings.load()
+            except ConfigError as error:
+                self._warnings.append(f"{error}; using the default settings")
+                settings = UserSettings.model_construct()
+        self.settings = settings
+        folders = (
+            list(theme_dirs) if theme_dirs is not None else [BUNDLED_THEMES_DIR, user_themes_dir()]
+        )
+        themes, errors = load_themes(folders)
+        for loaded in themes:
+            self.register_theme(loaded)
+        if errors:
+            self._warnings.append(describe_errors(errors))
+        wanted = theme or settings.theme
+        if wanted in self.available_themes:
+            self.theme = wanted
+        else:
+            fallback = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else FALLBACK_THEME
+            self._warnings.append(f"Unknown theme {wanted!r}; using {fallback}")
+            self.theme = fallback
+        self.screen_options = ScreenOptions(
+            project_path=Path(project_path),
+            backend=backend,
+            backend_name=backend_name,
+            comfyui=list(comfyui or []),
+            save_delay=settings.save_delay,
+            image_renderer=settings.image_renderer,
+            cursor_blink=cursor_blink,
+            poll_interval=poll_interval,
+            clock=clock,
+            keymap=dict(settings.keymap),
+        )
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        """`$image-dirty`, `$video-dirty` and `$asset-missing`, which a theme may override."""
+        return dict(APP_VARIABLES)
+
+    def get_default_screen(self) -> Screen[None]:
+        return MainScreen(self.screen_options)
+
+    def on_mount(self) -> None:
+        if self.settings.keymap:
+            self.set_keymap(dict(self.settings.keymap))
+        if self._warnings:
+            self.notify("\n".join(self._warnings), severity="warning", markup=False, timeout=10)
+
+    async def action_quit(self) -> None:
+        """Save what is typed and stop the engine before leaving."""
+        for screen in self.screen_stack:
+            if isinstance(screen, MainScreen):
+                await screen.shutdown()
+        self.exit(0)
+
+
+def run_app(
+    path: Path,
+    *,
+    theme: str | None = None,
+    backend: str | None = None,
+    comfyui: list[str] | None = None,
+) -> int:
+    """Open the TUI on a project; returns the process exit status."""
+    try:
+        ProjectFolder.require(path)
+    except StoreError as error:
+        print(f"storyboard: error: {error}", file=sys.stderr)
+        return 2
+    warnings: list[str] = []
+    try:
+        settings = UserSettings.load()
+    except ConfigError as error:
+        warnings.append(f"{error}; using the default settings")
+        settings = UserSettings.model_construct()
+    app = StoryboardApp(
+        path,
+        backend_name=backend,
+        comfyui=comfyui,
+        settings=settings,
+        theme=theme,
+        startup_warnings=warnings,
+    )
+    app.run()
+    return app.return_code or 0

@@ -1,0 +1,1 @@
+"""Widgets of the Storyboard TUI, one per module."""

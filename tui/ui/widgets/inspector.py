@@ -1,0 +1,476 @@
+"""The inspector: the selected scene's prompts, camera and motion, why it is dirty, and its still.
+
+Edits leave as messages: `FieldDrafted` on every change (so the markers move
+at once) and `SaveRequested` after a quiet pause or when focus leaves the
+field, so a dropped SSH link loses at most the last half second of typing.
+A field the user is in is never overwritten by a reload.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import events, on
+from textual.app import ComposeResult
+from textual.binding import BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
+from textual.message import Message
+from textual.reactive import reactive
+from textual.timer import Timer
+from textual.widget import Widget
+from textual.widgets import Button, Input, Label, Select, Static, TextArea
+
+from tui.config import ImageRenderer
+from tui.domain.camera import CameraMovement
+from tui.domain.models import AssetKind, AssetState, Scene
+from tui.domain.staleness import SceneStatus
+from tui.ui.text import plain
+from tui.ui.widgets.motion import MotionControl
+from tui.ui.widgets.still import StillView
+
+CAMERA_OPTIONS = [(move.label[:1].upper() + move.label[1:], move) for move in CameraMovement]
+"""The nine moves as a menu: "Static", "Pan left", … "Roll anticlockwise"."""
+
+STATE_WORDS = {
+    AssetState.CLEAN: "up to date",
+    AssetState.DIRTY: "dirty",
+    AssetState.MISSING: "missing",
+    AssetState.NONE: "no prompt",
+}
+
+FIELD_IDS = {
+    "image_prompt": "image-prompt",
+    "negative_prompt": "negative-prompt",
+    "seed": "seed",
+    "video_prompt": "video-prompt",
+    "camera": "camera",
+    "motion": "motion",
+}
+"""Scene field → widget id; the inverse names the field a widget edits."""
+FIELDS_BY_ID = {widget_id: field for field, widget_id in FIELD_IDS.items()}
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What the inspector says about the files, worked out by the screen."""
+
+    still: Path | None = None
+    video_name: str | None = None
+    video_seconds: float | None = None
+    video_measured: bool = False
+    """True when the length was read from the file rather than taken from the narration."""
+
+
+class Inspector(VerticalScroll, can_focus=False):
+    """Edit one scene. Attributes down (`scene`, `status`, …), messages up."""
+
+    BINDINGS: ClassVar[list[BindingType]] = []
+
+    DEFAULT_CSS = """
+    Inspector {
+        background: $surface;
+        padding: 0 1;
+        scrollbar-size-vertical: 1;
+        & > .heading {
+            text-style: bold;
+            color: $foreground;
+            margin-top: 1;
+        }
+        & > #title { margin-top: 0; color: $foreground-muted; text-style: none; }
+        & > #narration { color: $foreground; text-style: italic; }
+        & > .why { height: auto; }
+        & > #image-why { color: $image-dirty; }
+        & > #video-why { color: $video-dirty; }
+        & > #image-heading.-dirty { color: $image-dirty; }
+        & > #video-heading.-dirty { color: $video-dirty; }
+        & > .heading.-missing { color: $asset-missing; }
+        & > .heading.-clean { color: $success; }
+        & > .row { height: auto; width: 1fr; margin-top: 1; }
+        & > .row.-tight { margin-top: 0; }
+        & .field-label { color: $foreground-muted; width: 9; }
+        & .field-label.-after { width: auto; padding: 0 1 0 2; }
+        & .row > TextArea, & .row > Input, & .row > MotionControl {
+            background: $panel;
+            &:focus { background: $accent 15%; }
+        }
+        & .row > Select > SelectCurrent { background: $panel; }
+        & .row > Select:focus > SelectCurrent { background: $accent 15%; }
+        & .row > TextArea { height: 3; width: 1fr; }
+        & #video-prompt { height: 2; }
+        & .row > Input { width: 1fr; }
+        & .row > #seed { width: 13; }
+        & .row > Select { width: 22; }
+        & .row > MotionControl { width: 1fr; }
+        & > Button { margin-top: 1; text-style: bold; }
+        & > #regenerate-image { color: $image-dirty; background: $image-dirty 15%; }
+        & > #regenerate-video { color: $video-dirty; background: $video-dirty 15%; }
+        & > Button:focus { background: $accent 35%; }
+        & > Button:disabled { color: $foreground-muted; background: $boost; }
+        & > Button.-hidden { display: none; }
+        & > StillView { margin-top: 1; }
+        & > #edit-error {
+            color: $error;
+            text-style: bold;
+            display: none;
+            &.-shown { display: block; }
+        }
+        & > #video-file { color: $foreground-muted; margin-top: 1; }
+        & > #empty { color: $foreground-muted; margin-top: 1; display: none; }
+        &.-no-scene > * { display: none; }
+        &.-no-scene > #empty { display: block; }
+    }
+    """
+
+    scene: reactive[Scene | None] = reactive(None, init=False, always_update=True)
+    """The scene shown; a new id reloads every field, the same id only the idle ones."""
+    status: reactive[SceneStatus | None] = reactive(None, init=False)
+    """Image and video states, possibly of an unsaved draft."""
+    reasons: reactive[dict[AssetKind, list[str]]] = reactive(dict, init=False)
+    """The why-dirty lines per kind."""
+    image_busy: reactive[bool] = reactive(False, init=False)
+    """An image job for this scene is queued or running."""
+    video_busy: reactive[bool] = reactive(False, init=False)
+    """A video job for this scene is queued or running."""
+    media: reactive[MediaInfo] = reactive(MediaInfo, init=False, always_update=True)
+    """The still to show and the clip's name and length."""
+    preview: reactive[bytes | None] = reactive(None, init=False)
+    """A running job's live preview; shown instead of the still while set."""
+    error: reactive[str] = reactive("", init=False)
+    """A one-line message about the last edit that could not be saved."""
+    scene_count: reactive[int] = reactive(0, init=False)
+    """How many scenes the project has, for the title."""
+
+    @dataclass
+    class FieldDrafted(Message):
+        """A field changed in the widget; nothing is saved yet."""
+
+        inspector: Inspector
+        scene_id: int
+        field: str
+        value: Any
+
+        @property
+        def control(self) -> Inspector:
+            return self.inspector
+
+    @dataclass
+    class SaveRequested(Message):
+        """Save these fields of this scene now (pause in typing, blur, or leaving the scene)."""
+
+        inspector: Inspector
+        scene_id: int
+        changes: dict[str, Any]
+        seq: int
+        """Orders saves; one already written another way is skipped."""
+
+        @property
+        def control(self) -> Inspector:
+            return self.inspector
+
+    @dataclass
+    class RegenerateRequested(Message):
+        """A Regenerate button was pressed."""
+
+        inspector: Inspector
+        scene_id: int
+        kind: AssetKind
+
+        @property
+        def control(self) -> Inspector:
+            return self.inspector
+
+    def __init__(
+        self,
+        *,
+        save_delay: float = 0.5,
+        renderer: ImageRenderer = "auto",
+        cursor_blink: bool = True,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(id=id, classes=classes)
+        self.save_delay = save_delay
+        self.renderer = renderer
+        self.cursor_blink = cursor_blink
+        self._edits: dict[str, Any] = {}
+        self._pending_scene: int | None = None
+        self._loaded: dict[str, Any] = {}
+        self._save_timer: Timer | None = None
+        self._seq = 0
+        self._unsaved: dict[int, tuple[int, dict[str, Any]]] = {}
+        """Saves asked for but not yet taken by the screen: seq → (scene id, changes)."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="empty", markup=False)
+        yield Static(id="title", classes="heading", markup=False)
+        yield Static(id="narration", markup=False)
+        yield Static(id="edit-error", markup=False)
+        yield Static("Image", id="image-heading", classes="heading", markup=False)
+        yield Static(id="image-why", classes="why", markup=False)
+        with Horizontal(classes="row -tight"):
+            yield Label("Prompt", classes="field-label")
+            yield TextArea(id="image-prompt", soft_wrap=True, tab_behavior="focus", compact=True)
+        with Horizontal(classes="row -tight"):
+            yield Label("Negative", classes="field-label")
+            yield Input(id="negative-prompt", placeholder="keep out…", compact=True)
+            yield Label("Seed", classes="field-label -after")
+            yield Input(id="seed", restrict=r"[0-9]*", max_length=10, compact=True)
+        yield Button("Regenerate Image", id="regenerate-image", compact=True)
+        yield StillView(self.renderer, id="still")
+        yield Static("Video", id="video-heading", classes="heading", markup=False)
+        yield Static(id="video-why", classes="why", markup=False)
+        with Horizontal(classes="row -tight"):
+            yield Label("Prompt", classes="field-label")
+            yield TextArea(id="video-prompt", soft_wrap=True, tab_behavior="focus", compact=True)
+        with Horizontal(classes="row -tight"):
+            yield Label("Camera", classes="field-label")
+            yield Select(CAMERA_OPTIONS, id="camera", allow_blank=False, compact=True)
+            yield Label("Motion", classes="field-label -after")
+            yield MotionControl(id="motion")
+        yield Button("Regenerate Video", id="regenerate-video", compact=True)
+        yield Static(id="video-file", markup=False)
+
+    def on_mount(self) -> None:
+        for text_area in self.query(TextArea):
+            text_area.cursor_blink = self.cursor_blink
+        for field_input in self.query(Input):
+            field_input.cursor_blink = self.cursor_blink
+        self.query_one("#empty", Static).update("No scene selected.")
+        self._show_scene(self.scene, force=True)
+        self._show_states()
+        self._show_media()
+
+    # -- showing -------------------------------------------------------------
+
+    def _watch_scene(self, old: Scene | None, new: Scene | None) -> None:
+        if old is not None and (new is None or new.id != old.id):
+            self.flush()
+            self.error = ""
+        self._show_scene(new, force=old is None or new is None or old.id != new.id)
+
+    def _show_scene(self, scene: Scene | None, *, force: bool) -> None:
+        if not self.is_mounted:
+            return
+        self.set_class(scene is None, "-no-scene")
+        if scene is None:
+            return
+        title = f"Scene {scene.position}"
+        if self.scene_count:
+            title += f" of {self.scene_count}"
+        title += f" · narration {scene.audio_duration:.1f} s"
+        self.query_one("#title", Static).update(Content(title))
+        self.query_one("#narration", Static).update(
+            Content(plain(scene.narration, multiline=True) or "(no narration)")
+        )
+        for field, widget_id in FIELD_IDS.items():
+            widget = self.query_one(f"#{widget_id}")
+            if not force and (widget.has_focus or field in self._edits):
+                continue
+            self._load_field(widget, field, getattr(scene, field))
+        if force:
+            self.preview = None
+
+    def _load_field(self, widget: Widget, field: str, value: Any) -> None:
+        if isinstance(widget, TextArea):
+            text = plain(value, multiline=True)
+            if widget.text != text:
+                with widget.prevent(TextArea.Changed):
+                    widget.load_text(text)
+            self._loaded[field] = text
+        elif isinstance(widget, Input):
+            text = plain(str(value))
+            if widget.value != text:
+                with widget.prevent(Input.Changed):
+                    widget.value = text
+            self._loaded[field] = text
+        elif isinstance(widget, Select):
+            if widget.value != value:
+                with widget.prevent(Select.Changed):
+                    widget.value = value
+            self._loaded[field] = value
+        elif isinstance(widget, MotionControl):
+            widget.value = value
+            self._loaded[field] = widget.value
+
+    def _watch_scene_count(self) -> None:
+        self._show_scene(self.scene, force=False)
+
+    def _watch_status(self) -> None:
+        self._show_states()
+
+    def _watch_reasons(self) -> None:
+        self._show_states()
+
+    def _watch_image_busy(self) -> None:
+        self._show_states()
+
+    def _watch_video_busy(self) -> None:
+        self._show_states()
+
+    def _show_states(self) -> None:
+        status = self.status
+        if status is None or not self.is_mounted:
+            return
+        for kind, busy in ((AssetKind.IMAGE, self.image_busy), (AssetKind.VIDEO, self.video_busy)):
+            state = status.of(kind)
+            name = kind.value
+            heading = self.query_one(f"#{name}-heading", Static)
+            words = "regenerating…" if busy else STATE_WORDS[state]
+            heading.update(Content(f"{name.capitalize()} · {words}"))
+            for cls, on_ in (
+                ("-dirty", state is AssetState.DIRTY),
+                ("-missing", state in (AssetState.MISSING, AssetState.NONE)),
+                ("-clean", state is AssetState.CLEAN),
+            ):
+                heading.set_class(on_ and not busy, cls)
+            lines = self.reasons.get(kind, []) if state is AssetState.DIRTY else []
+            why = self.query_one(f"#{name}-why", Static)
+            why.update(Content("\n".join(f"• {plain(line)}" for line in lines)))
+            why.display = bool(lines)
+            button = self.query_one(f"#regenerate-{name}", Button)
+            wanted = busy or state in (AssetState.DIRTY, AssetState.MISSING)
+            button.set_class(not wanted, "-hidden")
+            button.disabled = busy
+            button.label = "Regenerating…" if busy else f"Regenerate {name.capitalize()}"
+
+    def _watch_media(self, media: MediaInfo) -> None:
+        self._show_media()
+
+    def _watch_preview(self) -> None:
+        self._show_media()
+
+    def _show_media(self) -> None:
+        if not self.is_mounted:
+            return
+        media = self.media
+        still = self.query_one(StillView)
+        if self.preview is not None:
+            still.source = self.preview
+            still.caption = "live preview"
+        elif media.still is not None:
+            still.source = media.still
+            still.caption = plain(media.still.name)
+        else:
+            still.source = None
+            still.caption = "no image yet"
+        if media.video_name is None:
+            text = "Clip: none yet"
+        else:
+            text = f"Clip: {plain(media.video_name)}"
+            if media.video_seconds is not None:
+                approx = "" if media.video_measured else "≈ "
+                text += f" · {approx}{media.video_seconds:.1f} s"
+        self.query_one("#video-file", Static).update(Content(text))
+
+    def _watch_error(self, error: str) -> None:
+        if not self.is_mounted:
+            return
+        label = self.query_one("#edit-error", Static)
+        label.update(Content(plain(error)))
+        label.set_class(bool(error), "-shown")
+
+    # -- editing -------------------------------------------------------------
+
+    def focus_first(self) -> None:
+        """`enter` from the list: start editing at the image prompt.
+
+        Focus moves now, not after a refresh, so keys typed right after
+        enter land in the prompt rather than in the list.
+        """
+        self.screen.set_focus(self.query_one("#image-prompt", TextArea))
+
+    def _draft(self, field: str, value: Any, *, save_now: bool = False) -> None:
+        scene = self.scene
+        if scene is None:
+            return
+        if self._loaded.get(field) == value and field not in self._edits:
+            return
+        if self._pending_scene not in (None, scene.id):
+            self.flush()
+        self._pending_scene = scene.id
+        self._edits[field] = value
+        self.post_message(self.FieldDrafted(self, scene.id, field, value))
+        if self._save_timer is not None:
+            self._save_timer.stop()
+            self._save_timer = None
+        if save_now:
+            self.flush()
+        else:
+            self._save_timer = self.set_timer(self.save_delay, self.flush, name="save-edits")
+
+    def flush(self) -> None:
+        """Ask for every pending edit to be saved now."""
+        if self._save_timer is not None:
+            self._save_timer.stop()
+            self._save_timer = None
+        if not self._edits or self._pending_scene is None:
+            return
+        changes, self._edits = self._edits, {}
+        scene_id, self._pending_scene = self._pending_scene, None
+        self._loaded.update(changes)
+        self._seq += 1
+        self._unsaved[self._seq] = (scene_id, changes)
+        self.post_message(self.SaveRequested(self, scene_id, changes, self._seq))
+
+    def take_unsaved(self) -> list[tuple[int, int, dict[str, Any]]]:
+        """Flush, and hand over every save not yet taken, oldest first: (seq, scene id, changes).
+
+        The screen calls this before a regeneration or on exit, so a job is
+        made from what is typed and nothing typed is lost.
+        """
+        self.flush()
+        taken = [(seq, scene_id, changes) for seq, (scene_id, changes) in self._unsaved.items()]
+        self._unsaved.clear()
+        return sorted(taken, key=lambda item: item[0])
+
+    def mark_taken(self, seq: int) -> bool:
+        """The screen is saving `seq`; False if it was already taken another way."""
+        return self._unsaved.pop(seq, None) is not None
+
+    @property
+    def has_pending(self) -> bool:
+        return bool(self._edits)
+
+    @on(TextArea.Changed)
+    def _text_changed(self, event: TextArea.Changed) -> None:
+        field = FIELDS_BY_ID.get(event.text_area.id or "")
+        if field is not None:
+            self._draft(field, event.text_area.text)
+
+    @on(Input.Changed)
+    def _input_changed(self, event: Input.Changed) -> None:
+        field = FIELDS_BY_ID.get(event.input.id or "")
+        if field is not None:
+            self._draft(field, event.value)
+
+    @on(Input.Submitted)
+    def _input_submitted(self, event: Input.Submitted) -> None:
+        self.flush()
+
+    @on(Select.Changed)
+    def _select_changed(self, event: Select.Changed) -> None:
+        field = FIELDS_BY_ID.get(event.select.id or "")
+        if field is not None and event.value is not Select.NULL:
+            self._draft(field, event.value, save_now=True)
+
+    @on(MotionControl.Changed)
+    def _motion_changed(self, event: MotionControl.Changed) -> None:
+        self._draft("motion", event.value)
+
+    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        self.flush()
+
+    @on(Button.Pressed, "#regenerate-image")
+    def _regenerate_image(self, event: Button.Pressed) -> None:
+        event.stop()
+        if self.scene is not None:
+            self.post_message(self.RegenerateRequested(self, self.scene.id, AssetKind.IMAGE))
+
+    @on(Button.Pressed, "#regenerate-video")
+    def _regenerate_video(self, event: Button.Pressed) -> None:
+        event.stop()
+        if self.scene is not None:
+            self.post_message(self.RegenerateRequested(self, self.scene.id, AssetKind.VIDEO))
