@@ -15,7 +15,7 @@ import logging
 import os
 import random
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -171,6 +171,10 @@ class Engine:
         self.backend = backend
         self._writer = writer
         self._jobs: dict[int, Job] = {}
+        """Every active (non-final) job, by id, oldest first; mirrors the database."""
+        self._by_scene: dict[int, dict[int, None]] = {}
+        self._queue_index: dict[int, int] | None = None
+        """Scene id → its active job ids, so per-scene lookups stay O(1) at 10,000 jobs."""
         """Every active (non-final) job, by id; mirrors the database."""
         self._by_key: dict[str, int] = {}
         self._listeners: list[Callable[[EngineEvent], None]] = []
@@ -284,19 +288,21 @@ class Engine:
 
     @property
     def active_jobs(self) -> list[Job]:
-        return sorted(self._jobs.values(), key=lambda job: job.id)
+        return list(self._jobs.values())  # ids only grow, so insertion order is id order
 
     def jobs_for(self, scene_id: int, kind: AssetKind | None = None) -> list[Job]:
         return [
             job
-            for job in self.active_jobs
-            if job.scene_id == scene_id and (kind is None or job.kind is kind)
+            for job in map(self._jobs.__getitem__, self._by_scene.get(scene_id, ()))
+            if kind is None or job.kind is kind
         ]
 
     def queue_position(self, job_id: int) -> int | None:
         """1-based place among jobs still waiting in our own queue, or None."""
-        waiting = [job.id for job in self.active_jobs if job.state is JobState.QUEUED]
-        return waiting.index(job_id) + 1 if job_id in waiting else None
+        if self._queue_index is None:  # rebuilt at most once per change, not per row drawn
+            waiting = (job.id for job in self._jobs.values() if job.state is JobState.QUEUED)
+            self._queue_index = {queued: place for place, queued in enumerate(waiting, 1)}
+        return self._queue_index.get(job_id)
 
     @property
     def idle(self) -> bool:
@@ -532,12 +538,19 @@ class Engine:
     # -- state changes ---------------------------------------------------------
 
     def _track(self, job: Job) -> None:
+        self._queue_index = None
         self._jobs[job.id] = job
+        self._by_scene.setdefault(job.scene_id, {})[job.id] = None
         self._by_key[job.backend_job_id] = job.id
 
     def _untrack(self, job_id: int) -> Job | None:
+        self._queue_index = None
         job = self._jobs.pop(job_id, None)
         if job is not None:
+            on_scene = self._by_scene.get(job.scene_id, {})
+            on_scene.pop(job_id, None)
+            if not on_scene:
+                self._by_scene.pop(job.scene_id, None)
             self._by_key.pop(job.backend_job_id, None)
         return job
 
@@ -545,6 +558,7 @@ class Engine:
         await self.project.store.update_job(job_id, state=state, **fields)
         job = self._jobs[job_id].model_copy(update={"state": state, **fields})
         self._jobs[job_id] = job
+        self._queue_index = None
         return job
 
     async def _finish_state(self, job: Job, state: JobState, error: str | None = None) -> None:
@@ -566,7 +580,7 @@ class Engine:
         else:
             self._emit(JobSuperseded(final))
         if job.kind is AssetKind.IMAGE and state is not JobState.SUPERSEDED:
-            for video in list(self._jobs.values()):
+            for video in self.jobs_for(job.scene_id, AssetKind.VIDEO):
                 if video.depends_on == job.id:
                     reason = None
                     if state is JobState.FAILED:
@@ -589,15 +603,19 @@ class Engine:
 
     # -- dispatch --------------------------------------------------------------
 
-    def _ready(self) -> list[Job]:
-        """Queued jobs that may start now, in order; a video waits for its scene's image."""
-        busy_images = {job.scene_id for job in self._jobs.values() if job.kind is AssetKind.IMAGE}
-        return [
-            job
-            for job in self.active_jobs
-            if job.state is JobState.QUEUED
-            and (job.kind is AssetKind.IMAGE or job.scene_id not in busy_images)
-        ]
+    def _ready(self) -> Iterator[Job]:
+        """Queued jobs that may start now, in order; a video waits for its scene's image.
+
+        A generator, so a dispatch with one free slot stops at the first ready job
+        instead of judging all 10,000 queued ones.
+        """
+        for job_id in list(self._jobs):
+            job = self._jobs.get(job_id)
+            if job is None or job.state is not JobState.QUEUED:
+                continue
+            if job.kind is AssetKind.VIDEO and self.jobs_for(job.scene_id, AssetKind.IMAGE):
+                continue
+            yield job
 
     async def _schedule(self) -> None:
         loop = asyncio.get_running_loop()
