@@ -11,6 +11,7 @@ from tests.ui.helpers import (
     main_screen,
     make_app,
     png,
+    quiet_settings,
     ready,
     screen_text,
     type_text,
@@ -203,27 +204,19 @@ async def test_i_on_a_clean_image_offers_a_new_take_in_the_palette(
         assert (status.image, status.video) == (AssetState.CLEAN, AssetState.DIRTY)
 
 
-async def test_refused_video_shows_the_reason(project: Callable[[str], Path]) -> None:
-    """`v` on a scene with no image is refused with the engine's words."""
+async def test_fresh_project_generates_missing_assets(project: Callable[[str], Path]) -> None:
+    """No assets yet: `v` is refused with the engine's words; `a` makes images, then videos."""
     root = project("fresh")
     toasts = Toasts()
     app = make_app(root)
     async with app.run_test(size=SIZE, message_hook=toasts.hook) as pilot:
-        await ready(pilot)
+        screen = await ready(pilot)
+        await wait_for(pilot, lambda: "Generate 5 missing images" in screen_text(app))
         await pilot.press("v")
         await pilot.pause()
         assert "Cannot generate video without an image (scene 1 has none yet)" in toasts.messages(
             "warning"
         )
-
-
-async def test_fresh_project_generates_missing_assets(project: Callable[[str], Path]) -> None:
-    """A project with no assets offers to make them; `a` makes images, then videos."""
-    root = project("fresh")
-    app = make_app(root)
-    async with app.run_test(size=SIZE) as pilot:
-        screen = await ready(pilot)
-        await wait_for(pilot, lambda: "Generate 5 missing images" in screen_text(app))
         await pilot.press("a")
         await wait_for(pilot, lambda: not screen.jobs.active and "Generate" not in screen_text(app))
         _scene, status = await saved_scene(root, 5)
@@ -258,13 +251,19 @@ async def test_another_process_running_jobs_leaves_editing_on(
         lock.release()
 
 
-async def test_quitting_stops_the_engine(project: Callable[[str], Path]) -> None:
-    """After the app closes, another runner can take the project's lock."""
+async def test_quit_saves_what_is_typed_and_stops_the_engine(
+    project: Callable[[str], Path],
+) -> None:
+    """ctrl+q inside a field saves the unsaved text, then frees the project's runner lock."""
     root = project("clean")
-    app = make_app(root)
+    app = make_app(root, settings=quiet_settings(save_delay=10.0))
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
+        await pilot.press("enter", "end")
+        await type_text(pilot, "!")
         await pilot.press("ctrl+q")
+    scene, _ = await saved_scene(root, 1)
+    assert scene.image_prompt == "a scene 1, moody light!"
     lock = RunnerLock(root / LOCK_NAME)
     lock.acquire()
     lock.release()

@@ -37,6 +37,7 @@ async def settle(pilot: Pilot[Any]) -> None:
         ),
         what="the inspector",
     )
+    await wait_for(pilot, lambda: screen.batch_bar.run == screen.jobs.run(), what="the bar")
     still = screen.inspector.query_one(StillView)
     if screen.inspector.media.still is not None or screen.inspector.preview is not None:
         await wait_for(pilot, lambda: not still.has_class("-empty"), what="the still")

@@ -28,41 +28,51 @@ SIZE = (120, 36)
 NASTY = "a [bold]storm[/] at [link=x]sea \x1b[31mred\x1b[0m [/link]"
 
 
-async def test_d_shows_dirty_scenes_only(project: Callable[[str], Path]) -> None:
-    """`d` keeps the scenes with a dirty or missing asset, and toggles back."""
+async def test_view_keys_dirty_only_filter_help_and_palette(
+    project: Callable[[str], Path],
+) -> None:
+    """`d` dirty only, `/` filter, `?` help and the palette's "view: dirty only", in one session."""
     root = project("dirty")
     app = make_app(root)
     async with app.run_test(size=SIZE) as pilot:
         screen = await ready(pilot)
         scene_list = screen.scene_list
+        assert screen.board is not None
+        # d: the scenes with a dirty or missing asset, then all again.
         assert scene_list.shown_count == 5
         await pilot.press("d")
-        assert scene_list.shown_count == 3
         assert "dirty only · 3/5" in screen_text(app)
-        positions = [screen.board.scenes[i].position for i in scene_list.shown_ids]  # type: ignore[union-attr]
-        assert positions == [2, 3, 4]
+        assert [screen.board.scenes[i].position for i in scene_list.shown_ids] == [2, 3, 4]
         await wait_for(pilot, lambda: "Scene 2 of 5" in screen_text(app), what="the inspector")
         await pilot.press("d")
         assert scene_list.shown_count == 5
-
-
-async def test_slash_filters_by_text(project: Callable[[str], Path]) -> None:
-    """`/` filters by narration or prompt; enter keeps the filter, escape clears it."""
-    root = project("dirty")
-    app = make_app(root)
-    async with app.run_test(size=SIZE) as pilot:
-        screen = await ready(pilot)
-        scene_list = screen.scene_list
+        # /: narration or prompt text; enter keeps the filter, escape clears it.
         await pilot.press("slash")
         await type_text(pilot, "lightn")  # only scene 2's image prompt says it
         assert scene_list.shown_count == 1
         await pilot.press("enter")
         assert screen.focused is scene_list
-        await wait_for(pilot, lambda: screen.inspector.scene is not None)
-        assert screen.inspector.scene is not None and screen.inspector.scene.position == 2
         await pilot.press("slash", "escape")
         assert scene_list.shown_count == 5
         assert screen.focused is scene_list
+        # ?: the key table, closed with escape.
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = screen_text(app)
+        assert "Regenerate the selected scene's image" in text
+        assert "Step motion strength by 0.05" in text
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        # ctrl+p: namespaced commands.
+        titles = [command.title for command in screen.palette_commands()]
+        assert "regenerate: all dirty images" in titles
+        assert "regenerate: new take of this image" in titles
+        await pilot.press("ctrl+p")
+        await type_text(pilot, "dirty on")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert scene_list.dirty_only
 
 
 async def test_letters_do_not_fire_while_typing(project: Callable[[str], Path]) -> None:
@@ -77,21 +87,6 @@ async def test_letters_do_not_fire_while_typing(project: Callable[[str], Path]) 
         assert not screen.jobs.active
         assert not screen.filter_input.has_class("-shown")
         assert screen.inspector.has_pending
-
-
-async def test_help_lists_the_keys(project: Callable[[str], Path]) -> None:
-    """`?` opens the key table; escape closes it."""
-    root = project("clean")
-    app = make_app(root)
-    async with app.run_test(size=SIZE) as pilot:
-        await ready(pilot)
-        await pilot.press("question_mark")
-        assert isinstance(app.screen, HelpScreen)
-        text = screen_text(app)
-        assert "Regenerate the selected scene's image" in text
-        assert "Step motion strength by 0.05" in text
-        await pilot.press("escape")
-        assert not isinstance(app.screen, HelpScreen)
 
 
 async def test_keymap_remaps_a_binding(project: Callable[[str], Path]) -> None:
@@ -130,24 +125,6 @@ async def test_every_binding_has_an_id_and_a_tooltip(project: Callable[[str], Pa
             assert binding.id, f"{owner.__name__}: {binding.key} has no id"
             if owner is not SceneList:
                 assert binding.tooltip, f"{owner.__name__}: {binding.id} has no tooltip"
-
-
-async def test_palette_lists_namespaced_commands(project: Callable[[str], Path]) -> None:
-    """ctrl+p → "view: dirty only" toggles the view."""
-    root = project("dirty")
-    app = make_app(root)
-    async with app.run_test(size=SIZE) as pilot:
-        screen = await ready(pilot)
-        titles = [command.title for command in screen.palette_commands()]
-        assert "regenerate: all dirty images" in titles
-        assert "regenerate: new take of this image" in titles
-        assert "view: dirty only" in titles
-        await pilot.press("ctrl+p")
-        await type_text(pilot, "dirty on")
-        await pilot.pause(0.3)
-        await pilot.press("enter")
-        await pilot.pause()
-        assert screen.scene_list.dirty_only
 
 
 async def test_narrow_terminal_swaps_list_and_inspector(project: Callable[[str], Path]) -> None:
@@ -220,14 +197,11 @@ async def test_a_broken_theme_file_gives_one_warning(
         assert app.theme_variables["image-dirty"] == "#00ff00"
 
 
-async def test_unknown_theme_falls_back(project: Callable[[str], Path]) -> None:
-    root = project("clean")
-    toasts = Toasts()
-    app = make_app(root, theme="no-such-theme")
-    async with app.run_test(size=SIZE, message_hook=toasts.hook) as pilot:
-        await ready(pilot)
-        assert app.theme == "storyboard-dark"
-        assert "Unknown theme 'no-such-theme'" in toasts.messages("warning")[0]
+def test_unknown_theme_falls_back(project: Callable[[str], Path]) -> None:
+    """An unknown `--theme` falls back to storyboard-dark with a warning (no app run needed)."""
+    app = make_app(project("clean"), theme="no-such-theme")
+    assert app.theme == "storyboard-dark"
+    assert any("Unknown theme 'no-such-theme'" in line for line in app._warnings)
 
 
 @pytest.mark.parametrize("name", ["storyboard-dark", "storyboard-light"])

@@ -124,6 +124,7 @@ class StoryboardApp(App[int]):
             backend=backend,
             backend_name=backend_name,
             comfyui=list(comfyui or []),
+            default_servers=list(settings.comfyui_servers),
             save_delay=settings.save_delay,
             image_renderer=settings.image_renderer,
             cursor_blink=cursor_blink,

@@ -265,6 +265,9 @@ class JobBoard:
     """Active image jobs; kept as events arrive, so a flood never walks every job."""
     _partial: float = 0.0
     """Sum of the active jobs' fractions."""
+    queue_moved: bool = False
+    """A job was queued, started or ended since the flag was last cleared: every
+    waiting job's place may have changed, not just the touched scenes'."""
 
     def seed(self, jobs: Iterable[Job]) -> set[int]:
         """Pick up jobs already active when the screen starts (resumed from a crash)."""
@@ -314,6 +317,8 @@ class JobBoard:
         if isinstance(event, SceneEdited):
             return event.scene.id
         job = event.job
+        if not isinstance(event, JobProgress):
+            self.queue_moved = True
         if isinstance(event, JobQueued):
             self._add(job)
         elif isinstance(event, JobStarted):

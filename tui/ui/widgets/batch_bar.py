@@ -10,11 +10,12 @@ from textual.containers import Horizontal
 from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widgets import Button, Static
+from textual.widgets import Button
 
 from tui.domain.models import AssetKind
 from tui.ui.model import Counts, RunView
 from tui.ui.text import duration, plural
+from tui.ui.widgets.line import Line
 
 BAR_CELLS = 20
 
@@ -59,11 +60,11 @@ class BatchBar(Horizontal):
     }
     """
 
-    counts: reactive[Counts] = reactive(Counts, init=False)
+    counts: reactive[Counts] = reactive(Counts, init=False, repaint=False)
     """Dirty and missing assets of each kind."""
-    run: reactive[RunView | None] = reactive(None, init=False)
+    run: reactive[RunView | None] = reactive(None, init=False, repaint=False)
     """The jobs in flight, or None when nothing runs."""
-    enabled: reactive[bool] = reactive(True, init=False)
+    enabled: reactive[bool] = reactive(True, init=False, repaint=False)
     """False while regeneration is off (engine starting, or busy in another process)."""
 
     @dataclass
@@ -90,7 +91,7 @@ class BatchBar(Horizontal):
     def compose(self) -> ComposeResult:
         yield Button("", id="batch-images", compact=True)
         yield Button("", id="batch-videos", compact=True)
-        yield Static(id="batch-progress", markup=False)
+        yield Line(id="batch-progress")
         yield Button("Cancel", id="batch-cancel", compact=True, variant="error")
 
     def on_mount(self) -> None:
@@ -120,7 +121,7 @@ class BatchBar(Horizontal):
             button.set_class(running or not (dirty or missing), "-hidden")
             button.label = batch_label(kind, dirty, missing)
             button.disabled = not self.enabled
-        progress = self.query_one("#batch-progress", Static)
+        progress = self.query_one("#batch-progress", Line)
         progress.set_class(not running, "-hidden")
         self.query_one("#batch-cancel", Button).set_class(not running, "-hidden")
         if run is not None:

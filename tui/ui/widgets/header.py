@@ -6,10 +6,10 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.content import Content
 from textual.reactive import reactive
-from textual.widgets import Static
 
 from tui.backends.base import BackendStatus
 from tui.ui.text import one_line
+from tui.ui.widgets.line import Line
 
 BACKEND_LABELS = {"draft": "draft", "comfyui": "ComfyUI"}
 
@@ -51,20 +51,22 @@ class StoryHeader(Horizontal):
         color: $foreground;
         padding: 0 1;
         & > #project { width: 1fr; text-style: bold; }
-        & > #backend { width: auto; color: $foreground-muted; }
+        & > #backend { color: $foreground-muted; }
     }
     """
 
-    project_name: reactive[str] = reactive("", init=False)
+    project_name: reactive[str] = reactive("", init=False, repaint=False)
     """The project's name, as the user typed it (shown as plain text)."""
-    backend: reactive[BackendStatus | None] = reactive(None, init=False, always_update=True)
+    backend: reactive[BackendStatus | None] = reactive(
+        None, init=False, repaint=False, always_update=True
+    )
     """The backend's last reported status; polled, since it changes without events."""
-    engine_state: reactive[str] = reactive("starting…", init=False)
+    engine_state: reactive[str] = reactive("starting…", init=False, repaint=False)
     """Empty while jobs can run; otherwise why not ("starting…", "read-only")."""
 
     def compose(self) -> ComposeResult:
-        yield Static(id="project", markup=False)
-        yield Static(id="backend", markup=False)
+        yield Line(id="project")
+        yield Line(id="backend")
 
     def on_mount(self) -> None:
         self._show()
@@ -82,5 +84,9 @@ class StoryHeader(Horizontal):
         if not self.is_mounted:
             return
         name = one_line(self.project_name) or "Storyboard"
-        self.query_one("#project", Static).update(Content.assemble("Storyboard · ", name))
-        self.query_one("#backend", Static).update(describe_backend(self.backend, self.engine_state))
+        self.query_one("#project", Line).update(Content.assemble("Storyboard · ", name))
+        backend = describe_backend(self.backend, self.engine_state)
+        line = self.query_one("#backend", Line)
+        line.update(backend)
+        if line.styles.width is None or line.styles.width.value != backend.cell_length:
+            line.styles.width = backend.cell_length  # sized to its text, right-aligned

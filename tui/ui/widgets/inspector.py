@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import BindingType
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
@@ -74,22 +74,22 @@ class Inspector(VerticalScroll, can_focus=False):
         background: $surface;
         padding: 0 1;
         scrollbar-size-vertical: 1;
-        & > .heading {
+        & #fields > .heading {
             text-style: bold;
             color: $foreground;
             margin-top: 1;
         }
-        & > #title { margin-top: 0; color: $foreground-muted; text-style: none; }
-        & > #narration { color: $foreground; text-style: italic; }
-        & > .why { height: auto; }
-        & > #image-why { color: $image-dirty; }
-        & > #video-why { color: $video-dirty; }
-        & > #image-heading.-dirty { color: $image-dirty; }
-        & > #video-heading.-dirty { color: $video-dirty; }
-        & > .heading.-missing { color: $asset-missing; }
-        & > .heading.-clean { color: $success; }
-        & > .row { height: auto; width: 1fr; margin-top: 1; }
-        & > .row.-tight { margin-top: 0; }
+        & #fields > #title { margin-top: 0; color: $foreground-muted; text-style: none; }
+        & #fields > #narration { color: $foreground; text-style: italic; }
+        & #fields > .why { height: auto; }
+        & #fields > #image-why { color: $image-dirty; }
+        & #fields > #video-why { color: $video-dirty; }
+        & #fields > #image-heading.-dirty { color: $image-dirty; }
+        & #fields > #video-heading.-dirty { color: $video-dirty; }
+        & #fields > .heading.-missing { color: $asset-missing; }
+        & #fields > .heading.-clean { color: $success; }
+        & #fields > .row { height: auto; width: 1fr; margin-top: 1; }
+        & #fields > .row.-tight { margin-top: 0; }
         & .field-label { color: $foreground-muted; width: 9; }
         & .field-label.-after { width: auto; padding: 0 1 0 2; }
         & .row > TextArea, & .row > Input, & .row > MotionControl {
@@ -104,43 +104,42 @@ class Inspector(VerticalScroll, can_focus=False):
         & .row > #seed { width: 13; }
         & .row > Select { width: 22; }
         & .row > MotionControl { width: 1fr; }
-        & > Button { margin-top: 1; text-style: bold; }
-        & > #regenerate-image { color: $image-dirty; background: $image-dirty 15%; }
-        & > #regenerate-video { color: $video-dirty; background: $video-dirty 15%; }
-        & > Button:focus { background: $accent 35%; }
-        & > Button:disabled { color: $foreground-muted; background: $boost; }
-        & > Button.-hidden { display: none; }
-        & > StillView { margin-top: 1; }
-        & > #edit-error {
+        & #fields > Button { margin-top: 1; text-style: bold; }
+        & #fields > #regenerate-image { color: $image-dirty; background: $image-dirty 15%; }
+        & #fields > #regenerate-video { color: $video-dirty; background: $video-dirty 15%; }
+        & #fields > Button:focus { background: $accent 35%; }
+        & #fields > Button:disabled { color: $foreground-muted; background: $boost; }
+        & #fields > Button.-hidden { display: none; }
+        & #fields > StillView { margin-top: 1; }
+        & #fields > #edit-error {
             color: $error;
             text-style: bold;
             display: none;
             &.-shown { display: block; }
         }
-        & > #video-file { color: $foreground-muted; margin-top: 1; }
+        & #fields > #video-file { color: $foreground-muted; margin-top: 1; }
+        & > #fields { height: auto; }
         & > #empty { color: $foreground-muted; margin-top: 1; display: none; }
-        &.-no-scene > * { display: none; }
-        &.-no-scene > #empty { display: block; }
     }
     """
 
-    scene: reactive[Scene | None] = reactive(None, init=False, always_update=True)
+    scene: reactive[Scene | None] = reactive(None, init=False, repaint=False, always_update=True)
     """The scene shown; a new id reloads every field, the same id only the idle ones."""
-    status: reactive[SceneStatus | None] = reactive(None, init=False)
+    status: reactive[SceneStatus | None] = reactive(None, init=False, repaint=False)
     """Image and video states, possibly of an unsaved draft."""
-    reasons: reactive[dict[AssetKind, list[str]]] = reactive(dict, init=False)
+    reasons: reactive[dict[AssetKind, list[str]]] = reactive(dict, init=False, repaint=False)
     """The why-dirty lines per kind."""
-    image_busy: reactive[bool] = reactive(False, init=False)
+    image_busy: reactive[bool] = reactive(False, init=False, repaint=False)
     """An image job for this scene is queued or running."""
-    video_busy: reactive[bool] = reactive(False, init=False)
+    video_busy: reactive[bool] = reactive(False, init=False, repaint=False)
     """A video job for this scene is queued or running."""
-    media: reactive[MediaInfo] = reactive(MediaInfo, init=False, always_update=True)
+    media: reactive[MediaInfo] = reactive(MediaInfo, init=False, repaint=False, always_update=True)
     """The still to show and the clip's name and length."""
-    preview: reactive[bytes | None] = reactive(None, init=False)
+    preview: reactive[bytes | None] = reactive(None, init=False, repaint=False)
     """A running job's live preview; shown instead of the still while set."""
-    error: reactive[str] = reactive("", init=False)
+    error: reactive[str] = reactive("", init=False, repaint=False)
     """A one-line message about the last edit that could not be saved."""
-    scene_count: reactive[int] = reactive(0, init=False)
+    scene_count: reactive[int] = reactive(0, init=False, repaint=False)
     """How many scenes the project has, for the title."""
 
     @dataclass
@@ -204,7 +203,11 @@ class Inspector(VerticalScroll, can_focus=False):
         """Saves asked for but not yet taken by the screen: seq → (scene id, changes)."""
 
     def compose(self) -> ComposeResult:
-        yield Static(id="empty", markup=False)
+        yield Static("No scene selected.", id="empty", markup=False)
+        with Vertical(id="fields"):
+            yield from self._compose_fields()
+
+    def _compose_fields(self) -> ComposeResult:
         yield Static(id="title", classes="heading", markup=False)
         yield Static(id="narration", markup=False)
         yield Static(id="edit-error", markup=False)
@@ -238,7 +241,6 @@ class Inspector(VerticalScroll, can_focus=False):
             text_area.cursor_blink = self.cursor_blink
         for field_input in self.query(Input):
             field_input.cursor_blink = self.cursor_blink
-        self.query_one("#empty", Static).update("No scene selected.")
         self._show_scene(self.scene, force=True)
         self._show_states()
         self._show_media()
@@ -254,7 +256,9 @@ class Inspector(VerticalScroll, can_focus=False):
     def _show_scene(self, scene: Scene | None, *, force: bool) -> None:
         if not self.is_mounted:
             return
-        self.set_class(scene is None, "-no-scene")
+        # `display`, not a class: a class on this container would restyle every field.
+        self.query_one("#empty").display = scene is None
+        self.query_one("#fields").display = scene is not None
         if scene is None:
             return
         title = f"Scene {scene.position}"

@@ -44,6 +44,9 @@ def _no_badge(scene_id: int) -> Badge | None:
     return None
 
 
+_UNDRAWN = (-1, None)
+
+
 def _no_row(scene_id: int) -> Row:
     raise LookupError(f"no row source for scene {scene_id}")
 
@@ -108,9 +111,9 @@ class SceneList(Widget, can_focus=True):
 
     cursor: reactive[int] = reactive(0, repaint=False, init=False)
     """Index of the highlighted line among the shown scenes."""
-    dirty_only: reactive[bool] = reactive(False, init=False)
+    dirty_only: reactive[bool] = reactive(False, init=False, repaint=False)
     """Show only scenes with a dirty or missing asset."""
-    filter_text: reactive[str] = reactive("", init=False)
+    filter_text: reactive[str] = reactive("", init=False, repaint=False)
     """Show only scenes whose narration or prompts contain this (any case)."""
 
     @dataclass
@@ -144,6 +147,9 @@ class SceneList(Widget, can_focus=True):
         self._position_width = 3
         self._line_cache: LRUCache[tuple[object, ...], Strip] = LRUCache(maxsize=512)
         self._styles: dict[str, Style] = {}
+        self._drawn_badges: dict[int, tuple[int, Badge | None]] = {}
+        self._badges_touched: set[int] | None = None
+        """What each screen line last showed, so badge updates repaint only what moved."""
         self._highlighted: int | None = None
         self._top = 0
         """Index of the first line on screen."""
@@ -195,8 +201,24 @@ class SceneList(Widget, can_focus=True):
             self._line_refresh(index)
 
     def refresh_badges(self) -> None:
-        """Redraw the visible lines: queue positions move for every waiting job at once."""
-        self.refresh()
+        """Redraw the visible lines whose job badge changed (queue positions move together).
+
+        Only changed lines are refreshed: a whole-widget repaint 30 times a
+        second, during a flood of progress events, was most of the UI's CPU.
+        """
+        badge_for = self.badge_for
+        drawn = self._drawn_badges
+        only, self._badges_touched = self._badges_touched, None
+        for y in range(min(self._page, len(self._shown) - self._top)):
+            scene_id = self._shown[self._top + y]
+            if only is not None and scene_id not in only:
+                continue
+            if drawn.get(y, _UNDRAWN) != (scene_id, badge_for(scene_id)):
+                self.refresh_line(y)
+
+    def limit_badge_refresh(self, scene_ids: set[int]) -> None:
+        """The next `refresh_badges` need only look at these scenes (no queue moved)."""
+        self._badges_touched = scene_ids
 
     # -- filtering -----------------------------------------------------------
 
@@ -387,6 +409,7 @@ class SceneList(Widget, can_focus=True):
             scene_id = self._shown[index]
             row = self._row(scene_id)
             badge = self.badge_for(scene_id)
+            self._drawn_badges[y] = (scene_id, badge)
             key = (row, badge, index == self.cursor, thumb, width, self.has_focus)
         strip = self._line_cache.get(key)
         if strip is None:

@@ -65,9 +65,9 @@ class StillView(Container):
     }
     """
 
-    source: reactive[Path | bytes | None] = reactive(None, init=False)
+    source: reactive[Path | bytes | None] = reactive(None, init=False, repaint=False)
     """A still's path, a preview's bytes, or None."""
-    caption: reactive[str] = reactive("", init=False)
+    caption: reactive[str] = reactive("", init=False, repaint=False)
     """Plain text under the picture (file name, "live preview")."""
 
     RENDERERS: ClassVar[dict[str, type[Widget]]] = RENDERERS
