@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import SAMPLE, storyboard_json
-from tui.domain.models import AssetState
+from tui.domain.models import AssetKind, AssetState
 from tui.engine.project import Project
 from tui.store.errors import StoreError
 from tui.store.folder import OWN_NAME
@@ -48,7 +48,8 @@ async def test_made_from_makes_a_shipped_asset_stale(tmp_path: Path) -> None:
     folder = await create_project(tmp_path / "copy", SAMPLE)
     async with await Project.open(folder.root) as project:
         scene = await project.store.scene_at(3)
-        assert project.why(scene)[next(iter(project.why(scene)))] == ["image prompt changed"]
+        assert project.why(scene)[AssetKind.IMAGE] == ["image prompt changed"]
+        assert project.status(scene).image is AssetState.DIRTY
 
 
 @pytest.fixture
