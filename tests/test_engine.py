@@ -444,7 +444,7 @@ async def test_dry_run_plans_without_queueing(project: Project) -> None:
     scene = await project.store.scene_at(2)
     await project.edit(scene.id, {"camera": "pan_left"})
     engine, _ = await started(project, InstantBackend())
-    plan = await engine.plan()
+    plan = await engine.request(dry_run=True)
     await engine.stop()
     assert [(d.scene.position, d.kind) for d in plan.queued] == [(2, VIDEO)]
     assert "camera" in plan.queued[0].reason

@@ -94,7 +94,7 @@ async def regen(project: Project, request: RegenRequest, *, out: TextIO = sys.st
         "force": request.force,
         "explicit": explicit,
     }
-    preview = await engine.plan(request.kinds, **options)
+    preview = await engine.request(request.kinds, dry_run=True, **options)
     if preview.refused:
         for decision in preview.refused:
             print(f"storyboard: error: {decision.reason}", file=sys.stderr)

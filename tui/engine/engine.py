@@ -337,25 +337,6 @@ class Engine:
             raise Refused(plan.refused[0].reason)
         return plan.jobs[0] if plan.jobs else None
 
-    async def plan(
-        self,
-        kinds: Sequence[AssetKind] = KINDS_IMAGES_FIRST,
-        *,
-        scene_ids: Iterable[int] | None = None,
-        include_missing: bool = False,
-        force: bool = False,
-        explicit: bool = False,
-    ) -> Plan:
-        """What a request would do, without doing it (`regen --dry-run`)."""
-        return await self.request(
-            kinds,
-            scene_ids=scene_ids,
-            include_missing=include_missing,
-            force=force,
-            explicit=explicit,
-            dry_run=True,
-        )
-
     async def request(
         self,
         kinds: Sequence[AssetKind] = KINDS_IMAGES_FIRST,
@@ -370,6 +351,7 @@ class Engine:
 
         `explicit` means the user named the scenes, so an asset that cannot be
         made is refused with a reason instead of being skipped quietly.
+        `dry_run` decides everything and queues nothing (`regen --dry-run`).
         """
         store = self.project.store
         wanted = set(scene_ids) if scene_ids is not None else None
