@@ -39,6 +39,9 @@ class JobSpec:
     """Stable per project, e.g. for a per-project upload folder on a server."""
     image_path: Path | None = None
     """The still a video job animates."""
+    staging: Path | None = None
+    """Where a backend may stream a large output: a temp name in the folder the result
+    lands in, so the engine can fsync and rename it without copying. Swept if abandoned."""
 
 
 @dataclass(frozen=True)
@@ -66,11 +69,17 @@ class Preview:
 
 @dataclass(frozen=True)
 class Output:
-    """The job succeeded; `name` is untrusted and only its extension is used."""
+    """The job succeeded; `name` is untrusted and only its extension is used.
+
+    Small results come as `data`. A backend that streamed the result to
+    `JobSpec.staging` sets `path` instead (and leaves `data` empty): the file is
+    complete, and the engine fsyncs and renames it into place.
+    """
 
     key: str
     data: bytes
     name: str
+    path: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -92,7 +101,18 @@ class Lost:
     reason: str = "lost by the server"
 
 
-BackendEvent = Started | Progress | Preview | Output | Failed | Cancelled | Lost
+@dataclass(frozen=True)
+class StatusChanged:
+    """The backend's own state moved (a server went down, came back, or went silent).
+
+    Not about one job, so it has no key; the runner passes it on to every client
+    for the header, instead of clients polling a mutable status object.
+    """
+
+    status: BackendStatus
+
+
+BackendEvent = Started | Progress | Preview | Output | Failed | Cancelled | Lost | StatusChanged
 
 
 class Recovery(StrEnum):
@@ -106,7 +126,7 @@ class Recovery(StrEnum):
     """A server forgot it: resubmit once, then fail."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class BackendStatus:
     """For a header: "draft", or "ComfyUI ● 2/2 servers · queue 3"."""
 
@@ -115,6 +135,8 @@ class BackendStatus:
     servers: int = 1
     queue: int = 0
     detail: str = ""
+    waiting: str = ""
+    """What jobs are waiting on, for the user: "waiting for ComfyUI at … (no answer for 40 s)"."""
 
 
 class Backend:
@@ -130,6 +152,12 @@ class Backend:
 
     def emit(self, event: BackendEvent) -> None:
         self._events.put_nowait(event)
+
+    def set_status(self, status: BackendStatus) -> None:
+        """Replace the status and tell the engine, if anything changed."""
+        if status != self.status:
+            self.status = status
+            self.emit(StatusChanged(status))
 
     async def events(self) -> AsyncIterator[BackendEvent]:
         """Every event, in order, for a single consumer (the engine)."""

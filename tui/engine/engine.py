@@ -35,6 +35,7 @@ from tui.backends.base import (
     Progress,
     Recovery,
     Started,
+    StatusChanged,
 )
 from tui.domain.jobs import Job, JobState
 from tui.domain.models import SEED_LIMIT, Asset, AssetKind, AssetState, Scene
@@ -49,6 +50,7 @@ from tui.domain.staleness import (
 )
 from tui.engine.assets import Writer, atomic_write, content_hash, remove_quietly, sweep
 from tui.engine.events import (
+    BackendChanged,
     EngineEvent,
     JobCancelled,
     JobFailed,
@@ -312,8 +314,11 @@ class Engine:
         """Until no job is active; used by the CLI and tests."""
         done = asyncio.Event()
 
-        def check(_: EngineEvent) -> None:
-            if not self._jobs:
+        def check(event: EngineEvent) -> None:
+            # Only a job's end can make the engine idle; other events may arrive
+            # while a job is between untracking and its final event.
+            ended = JobSucceeded | JobFailed | JobCancelled | JobSuperseded
+            if isinstance(event, ended) and not self._jobs:
                 done.set()
 
         unsubscribe = self.subscribe(check)
@@ -691,6 +696,9 @@ class Engine:
                 log.exception("handling %r failed", event)
 
     async def _handle(self, event: BackendEvent) -> None:
+        if isinstance(event, StatusChanged):
+            self._emit(BackendChanged(event.status))
+            return
         job_id = self._by_key.get(event.key)
         if job_id is None:
             return  # a job we already retired (cancelled, superseded)

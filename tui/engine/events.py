@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tui.backends.base import BackendStatus
 from tui.domain.jobs import Job
 from tui.domain.models import Scene
 
@@ -76,6 +77,13 @@ class SceneEdited:
     scene: Scene
 
 
+@dataclass(frozen=True)
+class BackendChanged:
+    """The backend's state moved: servers online, queue, what jobs wait on."""
+
+    status: BackendStatus
+
+
 EngineEvent = (
     JobQueued
     | JobStarted
@@ -86,4 +94,5 @@ EngineEvent = (
     | JobCancelled
     | JobSuperseded
     | SceneEdited
+    | BackendChanged
 )

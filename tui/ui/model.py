@@ -16,6 +16,7 @@ from tui.domain.jobs import Job, JobState
 from tui.domain.models import AssetKind, AssetState, Scene
 from tui.domain.staleness import SceneStatus
 from tui.engine.events import (
+    BackendChanged,
     EngineEvent,
     JobCancelled,
     JobFailed,
@@ -316,6 +317,8 @@ class JobBoard:
         """Take one engine event; returns the scene whose row it changes, if any."""
         if isinstance(event, SceneEdited):
             return event.scene.id
+        if isinstance(event, BackendChanged):
+            return None
         job = event.job
         if not isinstance(event, JobProgress):
             self.queue_moved = True

@@ -221,7 +221,7 @@ class ComfyUIBackend(Backend):
             return
         self._opened = True
         if not self.servers:
-            self.status.detail = "no ComfyUI servers configured ([comfyui] servers)"
+            self._update_status()
             return
         for server in self.servers:
             server.task = asyncio.create_task(self._link(server), name=f"comfyui {server.url}")
@@ -798,11 +798,7 @@ class ComfyUIBackend(Backend):
                 log.error("comfyui task failed", exc_info=error)
 
     def _update_status(self) -> None:
-        """Mutate (never replace) `status`: the UI header holds on to the object."""
-        status = self.status
-        status.online = sum(1 for server in self.servers if server.online)
-        status.servers = len(self.servers)
-        status.queue = len(self._jobs) + len(self._orphans)
+        """Work out the status afresh; `set_status` tells the engine only when it changed."""
         notes: list[str] = list(self._workflow_errors.values())
         for server in self.servers:
             if not server.online and server.tried.is_set():
@@ -812,7 +808,15 @@ class ComfyUIBackend(Backend):
                 notes.append(f"{server.url}: {problems[0]}{more}")
         if not self.servers:
             notes.append("no ComfyUI servers configured ([comfyui] servers)")
-        status.detail = "; ".join(notes)
+        self.set_status(
+            BackendStatus(
+                "ComfyUI",
+                online=sum(1 for server in self.servers if server.online),
+                servers=len(self.servers),
+                queue=len(self._jobs) + len(self._orphans),
+                detail="; ".join(notes),
+            )
+        )
 
 
 def _reason(error: ClientError) -> str:

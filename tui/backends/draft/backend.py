@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from tui.backends.base import (
@@ -56,7 +57,7 @@ class DraftBackend(Backend):
     async def submit(self, spec: JobSpec) -> None:
         self._held.add(spec.key)
         self._cancelled.discard(spec.key)
-        self.status.queue = len(self._held)
+        self.set_status(replace(self.status, queue=len(self._held)))
         await self._pending.put(spec)
 
     async def cancel(self, key: str) -> None:
@@ -86,7 +87,7 @@ class DraftBackend(Backend):
             finally:
                 self._held.discard(spec.key)
                 self._cancelled.discard(spec.key)
-                self.status.queue = len(self._held)
+                self.set_status(replace(self.status, queue=len(self._held)))
 
     async def _render(self, spec: JobSpec) -> None:
         loop = asyncio.get_running_loop()
