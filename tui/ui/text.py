@@ -3,35 +3,33 @@
 Prompts, narration and server errors are content, never markup; and a raw
 escape code in them must not reach the terminal, where it would repaint the
 screen. Control characters are shown as their Unicode control pictures, so
-`\\x1b[31m` reads `␛[31m`, literally.
+`\\x1b[31m` reads `␛[31m`, literally; bidi overrides and zero-width characters
+as a code-point tag (`⟨U+202E⟩`).
 """
 
 from __future__ import annotations
 
 from rich.cells import cell_len, set_cell_size
 
-_CONTROL_PICTURES = {code: 0x2400 + code for code in range(0x20)}
-_CONTROL_PICTURES[0x7F] = 0x2421
-_C1 = {code: 0xFFFD for code in range(0x80, 0xA0)}
-_SINGLE_LINE = {**_CONTROL_PICTURES, **_C1}
-_MULTI_LINE = {code: picture for code, picture in _SINGLE_LINE.items() if code not in (0x09, 0x0A)}
+from tui import textsafe
 
 
 def plain(text: str, *, multiline: bool = False) -> str:
-    """Replace control characters with visible stand-ins.
+    """Replace control, bidi and zero-width characters with visible stand-ins.
+
+    The TUI and the CLI share one sanitizer (`tui.textsafe`), so a prompt reads
+    the same in both.
 
     Args:
         text: Untrusted text (a prompt, a server message).
         multiline: Keep newlines and tabs, for text shown on several lines.
     """
-    if multiline:
-        return text.translate(_MULTI_LINE)
-    return text.translate(_SINGLE_LINE)
+    return textsafe.visible(text, multiline=multiline)
 
 
 def one_line(text: str) -> str:
     """Untrusted text squeezed onto one line: newlines become spaces."""
-    return plain(" ".join(text.split()))
+    return textsafe.one_line(text)
 
 
 def fit(text: str, width: int) -> str:
