@@ -17,14 +17,36 @@ VIDEO_SUFFIXES = frozenset({".mp4", ".webm", ".webp", ".mov", ".mkv", ".gif", ".
 """Animated webp and apng are clips too; ComfyUI's savers produce all of these."""
 
 TEMP_PREFIX = ".tmp-"
-OWN_NAME = re.compile(r"^scene-\d{4,}-[0-9a-f]{8}\.[a-z0-9]{2,5}$")
-"""Files the app made itself; only these (and temp files) are ever swept."""
+OWN_NAME = re.compile(r"^scene-\d{4,}-(?P<key>[0-9a-f]{8})\.[a-z0-9]{2,5}$")
+"""The app's own naming. Only such files (and their temp names) are ever deleted,
+and the sweep deletes only those whose key its own database issued."""
+OWN_DIRS = ("images", "videos")
+"""The folders under `assets/` that hold files the app makes and replaces."""
 
 
-def asset_name(position: int, job_key: str, suffix: str) -> str:
+def job_key(backend_job_id: str) -> str:
+    """The 8 hex digits of a job id that go into its asset's name (`1a2b3c4d`)."""
+    return re.sub(r"[^0-9a-f]", "", backend_job_id.lower())[:8].rjust(8, "0")
+
+
+def asset_name(position: int, backend_job_id: str, suffix: str) -> str:
     """A name unique per job, e.g. `scene-0007-1a2b3c4d.png`."""
-    key = re.sub(r"[^0-9a-f]", "", job_key.lower())[:8].rjust(8, "0")
-    return f"scene-{position:04d}-{key}{suffix}"
+    return f"scene-{position:04d}-{job_key(backend_job_id)}{suffix}"
+
+
+def temp_name(final_name: str) -> str:
+    """The name a file is written under before it is renamed to `final_name`."""
+    return TEMP_PREFIX + final_name
+
+
+def owner_key(name: str) -> str | None:
+    """The job key in one of the app's own names, or of the final name behind a temp name.
+
+    `None` for anything else: a temp name is ours only if its final name is.
+    """
+    final = name.removeprefix(TEMP_PREFIX)
+    match = OWN_NAME.match(final)
+    return match.group("key") if match else None
 
 
 def safe_suffix(name: str, kind: AssetKind) -> str:
@@ -92,12 +114,36 @@ class ProjectFolder:
         return path.relative_to(self.root).as_posix()
 
     def resolve_asset(self, relative: str) -> Path:
-        """Turn a stored asset path into a real path, refusing anything outside `assets/`."""
-        candidate = (self.root / relative).resolve()
-        assets = self.assets_dir.resolve()
-        if not candidate.is_relative_to(assets):
+        """Turn a stored asset path into its path under the project, refusing anything
+        outside `assets/`.
+
+        Containment is judged on the logical path, not on where a link points:
+        `assets/images` may be a symlink to a shared folder and still works. The
+        final component is never resolved, so deleting the returned path removes
+        a symlink itself, never the file it points at.
+        """
+        parts = PurePosixPath(relative).parts if relative else ()
+        if (
+            len(parts) < 2
+            or parts[0] != "assets"
+            or any(part in ("..", ".") for part in parts)
+            or "\\" in relative
+            or "\x00" in relative
+            or relative != PurePosixPath(relative).as_posix()
+        ):
             raise StoreError(f"{relative!r} is outside the project's assets folder")
-        return candidate
+        return self.root.joinpath(*parts)
+
+    def own_asset(self, relative: str) -> Path:
+        """The path of a stored name the app itself made (`assets/images/scene-0007-….png`).
+
+        Refuses any other name: the app deletes only files it named.
+        """
+        path = self.resolve_asset(relative)
+        parts = PurePosixPath(relative).parts
+        if len(parts) != 3 or parts[1] not in OWN_DIRS or owner_key(parts[2]) is None:
+            raise StoreError(f"{relative!r} is not a file the app made")
+        return path
 
     @classmethod
     def require(cls, path: str | Path) -> ProjectFolder:
