@@ -13,15 +13,20 @@ from typing import Any
 
 import pytest
 
+from tests.comfyui_server import bundled_models
+from tests.comfyui_server.nodedefs import NodeDefs
 from tui.backends import registry
 from tui.backends.comfyui.workflows import (
     DEFAULT_BINDINGS,
     DEFAULT_SOURCE,
     BoundWorkflow,
+    Problem,
     WorkflowError,
     check_against_object_info,
+    find_problems,
     frames_for,
     load_workflow,
+    refusal,
     workflow_ids,
 )
 from tui.config import ConfigError, ProjectConfig
@@ -30,7 +35,21 @@ from tui.domain.models import AssetKind
 from tui.store.folder import ProjectFolder
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "comfyui"
-OBJECT_INFO: dict[str, Any] = json.loads((FIXTURES / "object_info.core.json").read_text())
+RECORDED: dict[str, Any] = json.loads((FIXTURES / "object_info.core.json").read_text())
+"""`/object_info` of the recorded CPU server, which has no model files at all."""
+
+
+def stocked(root: Path, models: dict[str, list[str]]) -> dict[str, Any]:
+    """The recorded `/object_info` once `models` are on disk, listed as a real server lists them."""
+    for folder, names in models.items():
+        for name in names:
+            path = root / "models" / folder / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+    return NodeDefs(copy.deepcopy(RECORDED)).live(root).data
+
+
+OBJECT_INFO = RECORDED
 
 IMAGE_PARAMS: dict[str, Any] = {
     "image_prompt": "a lighthouse at dusk",
@@ -169,11 +188,99 @@ def defaults(tmp_path: Path) -> tuple[BoundWorkflow, BoundWorkflow]:
 # -- the bundled workflows ----------------------------------------------------------------------
 
 
-def test_bundled_workflows_pass_the_real_servers_object_info(tmp_path: Path) -> None:
+def test_bundled_workflows_pass_the_real_servers_object_info_once_it_has_the_models(
+    tmp_path: Path,
+) -> None:
     image, video = defaults(tmp_path)
     assert image.source == video.source == DEFAULT_SOURCE
-    assert check_against_object_info(image, OBJECT_INFO) == []
-    assert check_against_object_info(video, OBJECT_INFO) == []
+    info = stocked(tmp_path / "comfy", bundled_models())
+    assert check_against_object_info(image, info) == []
+    assert check_against_object_info(video, info) == []
+
+
+def test_a_server_without_models_is_told_where_each_one_goes(tmp_path: Path) -> None:
+    """Issue 12 item 2: the recorded server has no models; every loader is named, not passed."""
+    image, video = defaults(tmp_path)
+    [checkpoint] = find_problems(image, OBJECT_INFO)
+    assert checkpoint == Problem(
+        "bundled image workflow: node 4 (CheckpointLoaderSimple) input 'ckpt_name': "
+        "'v1-5-pruned-emaonly.safetensors' is missing: this server has no checkpoints",
+        "put one in ComfyUI/models/checkpoints",
+    )
+    assert checkpoint.line.endswith(
+        "this server has no checkpoints; put one in ComfyUI/models/checkpoints"
+    )
+    lines = check_against_object_info(video, OBJECT_INFO)
+    assert [line.split(": node ")[1].split(" input")[0] for line in lines] == [
+        "37 (UNETLoader)",
+        "38 (CLIPLoader)",
+        "39 (VAELoader)",
+        "49 (CLIPVisionLoader)",
+    ]
+    assert (
+        "this server has no diffusion models; put one in ComfyUI/models/diffusion_models"
+        in (lines[0])
+    )
+    assert "this server has no text encoders; put one in ComfyUI/models/text_encoders" in lines[1]
+    # the VAE list holds only the built-in "pixel_space", which is not a file
+    assert "'wan_2.1_vae.safetensors' is missing: this server has no VAEs" in lines[2]
+    assert "put one in ComfyUI/models/clip_vision" in lines[3]
+
+
+def test_a_missing_model_lists_up_to_ten_the_server_has(tmp_path: Path) -> None:
+    """Issue 12 item 2: "Available checkpoints: …", at most 10 of them."""
+    image, _ = defaults(tmp_path)
+    names = [f"model-{i:02d}.safetensors" for i in range(13)]
+    [problem] = find_problems(image, stocked(tmp_path / "comfy", {"checkpoints": names}))
+    assert problem.text == (
+        "bundled image workflow: node 4 (CheckpointLoaderSimple) input 'ckpt_name': "
+        "'v1-5-pruned-emaonly.safetensors' is not on this server. Available checkpoints: "
+        + ", ".join(names[:10])
+        + " (and 3 more)"
+    )
+    assert (
+        problem.fix == "put it in ComfyUI/models/checkpoints, or use one of those in the workflow"
+    )
+
+
+def test_loras_samplers_and_schedulers_are_checked_by_what_they_are(tmp_path: Path) -> None:
+    """Issue 12 item 2: every fixed COMBO value, named as the kind of thing it is."""
+    image, _ = defaults(tmp_path)
+    graph = copy.deepcopy(image.graph)
+    graph["10"] = {
+        "class_type": "LoraLoader",
+        "inputs": {
+            "model": ["4", 0],
+            "clip": ["4", 1],
+            "lora_name": "detail.safetensors",
+            "strength_model": 1.0,
+            "strength_clip": 1.0,
+        },
+    }
+    graph["3"]["inputs"]["model"] = ["10", 0]
+    graph["3"]["inputs"]["scheduler"] = "fancy"
+    models = {"checkpoints": ["v1-5-pruned-emaonly.safetensors"], "loras": ["style.safetensors"]}
+    workflow = override(tmp_path, graph, 'prompt = "6.text"')
+    lines = check_against_object_info(workflow, stocked(tmp_path / "comfy", models))
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("workflows/image.json: node 3 (KSampler) input 'scheduler': ")
+    assert "'fancy' is not offered. Available schedulers: simple, sgm_uniform" in lines[0]
+    assert lines[1] == (
+        "workflows/image.json: node 10 (LoraLoader) input 'lora_name': 'detail.safetensors' is "
+        "not on this server. Available LoRAs: style.safetensors; put it in ComfyUI/models/loras, "
+        "or use one of those in the workflow"
+    )
+
+
+def test_a_refusal_is_one_line_naming_each_server() -> None:
+    """Issue 12 item 2: a batch no server can run is refused with one message."""
+    first = [Problem("image: no checkpoints", "put one in ComfyUI/models/checkpoints")]
+    second = [Problem("image: no node type 'X'"), Problem("image: bad seed")]
+    assert refusal({"http://a": first, "http://b": second, "http://c": []}) == (
+        "http://a: image: no checkpoints; put one in ComfyUI/models/checkpoints; "
+        "http://b: image: no node type 'X' (and 1 more)"
+    )
+    assert refusal({"http://a": []}) == ""
 
 
 def test_bundled_workflows_have_the_documented_nodes_and_bindings(tmp_path: Path) -> None:
@@ -514,24 +621,25 @@ def test_an_unknown_node_type_is_named(tmp_path: Path) -> None:
 
 def test_a_model_file_the_server_does_not_have_is_caught(tmp_path: Path) -> None:
     _, video = defaults(tmp_path)
-    info = copy.deepcopy(OBJECT_INFO)
-    info["UNETLoader"]["input"]["required"]["unet_name"] = [
-        ["wan2.1_i2v_480p_14B_fp16.safetensors", "wan2.1_t2v_1.3B_fp16.safetensors"]
+    models = bundled_models()
+    models["diffusion_models"] = [
+        "wan2.1_i2v_480p_14B_fp16.safetensors",
+        "wan2.1_t2v_1.3B_fp16.safetensors",
     ]
-    problems = check_against_object_info(video, info)
+    problems = check_against_object_info(video, stocked(tmp_path / "comfy", models))
     assert len(problems) == 1
     assert "bundled video workflow: node 37 (UNETLoader) input 'unet_name'" in problems[0]
-    assert "'wan2.1_fun_camera_v1.1_1.3B_bf16.safetensors' is not offered" in problems[0]
-    assert "pick one of: wan2.1_i2v_480p_14B_fp16.safetensors" in problems[0]
+    assert "'wan2.1_fun_camera_v1.1_1.3B_bf16.safetensors' is not on this server" in problems[0]
+    assert "Available diffusion models: wan2.1_i2v_480p_14B_fp16.safetensors" in problems[0]
 
 
 def test_a_bad_combo_value_lists_the_allowed_ones(tmp_path: Path) -> None:
     image, _ = defaults(tmp_path)
     image.graph["3"]["inputs"]["sampler_name"] = "euler_fancy"
-    problems = check_against_object_info(image, OBJECT_INFO)
+    problems = check_against_object_info(image, stocked(tmp_path / "comfy", bundled_models()))
     assert len(problems) == 1
     assert "node 3 (KSampler) input 'sampler_name': 'euler_fancy' is not offered" in problems[0]
-    assert "euler, euler_cfg_pp" in problems[0] and "more)" in problems[0]
+    assert "Available samplers: euler, euler_cfg_pp" in problems[0] and "more)" in problems[0]
 
 
 def test_a_camera_value_the_node_does_not_offer_is_caught(tmp_path: Path) -> None:
@@ -539,7 +647,7 @@ def test_a_camera_value_the_node_does_not_offer_is_caught(tmp_path: Path) -> Non
         tmp_path / "film", '[workflows.video.camera_values]\nroll_cw = "Spin"\n'
     )
     video = load_workflow(AssetKind.VIDEO, folder, config)
-    problems = check_against_object_info(video, OBJECT_INFO)
+    problems = check_against_object_info(video, stocked(tmp_path / "comfy", bundled_models()))
     assert len(problems) == 1
     assert "node 55 (WanCameraEmbedding) input 'camera_pose'" in problems[0]
     assert "'Spin' (for roll_cw) is not offered" in problems[0]
@@ -568,7 +676,7 @@ def test_a_motion_range_beyond_the_input_is_caught(tmp_path: Path) -> None:
         tmp_path / "film", "[workflows.video.motion_range]\nmin = 0\nmax = 12\n"
     )
     video = load_workflow(AssetKind.VIDEO, folder, config)
-    problems = check_against_object_info(video, OBJECT_INFO)
+    problems = check_against_object_info(video, stocked(tmp_path / "comfy", bundled_models()))
     assert len(problems) == 1
     assert "node 55 (WanCameraEmbedding) input 'speed'" in problems[0]
     assert "motion_range 0.0..12.0 is outside" in problems[0]

@@ -9,6 +9,7 @@
 """
 
 from .media import Media
+from .nodedefs import bundled_models, models_in
 from .server import ComfyTestServer, InterruptProcessing
 from .transcript import (
     Exchange,
@@ -26,7 +27,9 @@ __all__ = [
     "Media",
     "Transcript",
     "bad_workflows",
+    "bundled_models",
     "label",
     "load_transcript",
     "load_workflow",
+    "models_in",
 ]

@@ -210,3 +210,34 @@ def _set_options(definition: dict[str, Any], input_name: str, options: list[str]
             extra = dict(info[1]) if len(info) > 1 else {}
             extra["options"] = list(options)
             section[input_name] = ["COMBO", extra, *info[2:]]
+
+
+def models_in(*graphs: dict[str, Any]) -> dict[str, list[str]]:
+    """Model folder → the files these API-format graphs load, e.g. to stock a test server.
+
+    Derived from the graphs and MODEL_FOLDERS rather than listed by hand, so a test
+    that installs "the bundled workflows' models" follows the workflows.
+    """
+    found: dict[str, list[str]] = {}
+    for graph in graphs:
+        for node in graph.values():
+            for name, value in node.get("inputs", {}).items():
+                folders = MODEL_FOLDERS.get((node.get("class_type"), name))
+                if folders and isinstance(value, str) and value not in found.get(folders[0], []):
+                    found.setdefault(folders[0], []).append(value)
+    return found
+
+
+def bundled_models() -> dict[str, list[str]]:
+    """The model files the app's bundled workflows load, read from the package's JSON.
+
+    A server stocked with these is what `doctor` calls "All good" for a project
+    without workflow overrides.
+    """
+    from importlib import resources
+
+    folder = resources.files("tui.backends.comfyui") / "default_workflows"
+    graphs = [
+        json.loads((folder / f"{kind}.json").read_text("utf-8")) for kind in ("image", "video")
+    ]
+    return models_in(*graphs)

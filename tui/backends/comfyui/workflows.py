@@ -18,7 +18,7 @@ import copy
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -427,6 +427,48 @@ def workflow_ids(folder: ProjectFolder, config: ProjectConfig) -> tuple[str, str
 # -- checking against a server ------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Problem:
+    """Something a server would refuse, and (when we know it) what to change."""
+
+    text: str
+    fix: str = ""
+
+    @property
+    def line(self) -> str:
+        """Problem and fix on one line, for a job's failure or a status bar."""
+        return f"{self.text}; {self.fix}" if self.fix else self.text
+
+    def __str__(self) -> str:
+        return self.line
+
+
+LIST_LIMIT = 10
+"""How many of a server's choices a problem lists."""
+
+MODEL_INPUTS: dict[tuple[str, str], tuple[str, str]] = {
+    ("CheckpointLoaderSimple", "ckpt_name"): ("checkpoints", "models/checkpoints"),
+    ("ImageOnlyCheckpointLoader", "ckpt_name"): ("checkpoints", "models/checkpoints"),
+    ("VAELoader", "vae_name"): ("VAEs", "models/vae"),
+    ("LoraLoader", "lora_name"): ("LoRAs", "models/loras"),
+    ("LoraLoaderModelOnly", "lora_name"): ("LoRAs", "models/loras"),
+    ("UNETLoader", "unet_name"): ("diffusion models", "models/diffusion_models"),
+    ("CLIPLoader", "clip_name"): ("text encoders", "models/text_encoders"),
+    ("CLIPVisionLoader", "clip_name"): ("CLIP vision models", "models/clip_vision"),
+    ("LoadImage", "image"): ("input images", "input"),
+}
+"""COMBOs a server fills from a folder: (what the files are, the folder under ComfyUI/)."""
+_MODEL_NAMES: dict[str, tuple[str, str]] = {
+    "ckpt_name": ("checkpoints", "models/checkpoints"),
+    "vae_name": ("VAEs", "models/vae"),
+    "lora_name": ("LoRAs", "models/loras"),
+    "unet_name": ("diffusion models", "models/diffusion_models"),
+    "control_net_name": ("ControlNets", "models/controlnet"),
+}
+"""The same by input name alone, for custom loaders that follow core's naming."""
+_CHOICE_NAMES = {"sampler_name": "samplers", "scheduler": "schedulers"}
+
+
 def _few(options: list[Any], limit: int = 8) -> str:
     shown = ", ".join(str(option) for option in options[:limit])
     more = len(options) - limit
@@ -452,37 +494,76 @@ def _combo_options(spec: list[Any]) -> list[Any] | None:
     return None
 
 
-def _lists_no_files(options: list[Any], value: Any) -> bool:
-    """True when `value` is a file name and the server lists no files at all for the input.
+def _is_file_name(value: Any) -> bool:
+    return isinstance(value, str) and "." in value
 
-    That is an empty model folder (the recorded CPU server has no models; its VAE list
-    is only the built-in "pixel_space"). There is nothing to compare against, and the
-    server's own validation names the missing file when the job is sent.
+
+def _check_choice(
+    where: str, class_type: str, name: str, options: list[Any], value: Any
+) -> list[Problem]:
+    """A fixed COMBO value the server does not offer: name it and list what it has.
+
+    Model files get the folder they belong in, because an empty or different
+    models folder is the usual reason (a fresh install, another box's models).
     """
-    return "." in str(value) and not any("." in str(option) for option in options)
+    model = MODEL_INPUTS.get((class_type, name)) or (
+        _MODEL_NAMES.get(name) if _is_file_name(value) else None
+    )
+    if model is not None:
+        noun, folder = model
+        files = [option for option in options if _is_file_name(option)]
+        if not files:
+            return [
+                Problem(
+                    f"{where} input {name!r}: {value!r} is missing: this server has no {noun}",
+                    f"put one in ComfyUI/{folder}",
+                )
+            ]
+        return [
+            Problem(
+                f"{where} input {name!r}: {value!r} is not on this server. "
+                f"Available {noun}: {_few(files, LIST_LIMIT)}",
+                f"put it in ComfyUI/{folder}, or use one of those in the workflow",
+            )
+        ]
+    noun = _CHOICE_NAMES.get(name, "values")
+    return [
+        Problem(
+            f"{where} input {name!r}: {value!r} is not offered. "
+            f"Available {noun}: {_few(options, LIST_LIMIT)}",
+            "use one of those in the workflow",
+        )
+    ]
 
 
-def _check_value(where: str, name: str, spec: list[Any], value: Any) -> list[str]:
+def _check_value(
+    where: str, class_type: str, name: str, spec: list[Any], value: Any
+) -> list[Problem]:
     head = spec[0] if spec else None
     extra = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
     options = _combo_options(spec)
     if options is not None:
-        if extra.get("multiselect") or value in options or _lists_no_files(options, value):
+        if extra.get("multiselect") or value in options:
             return []
-        return [f"{where} input {name!r}: {value!r} is not offered; pick one of: {_few(options)}"]
+        return _check_choice(where, class_type, name, options, value)
     if head not in ("INT", "FLOAT"):
         return []
     if isinstance(value, bool) or not isinstance(value, int | float):
-        return [f"{where} input {name!r}: expects a number ({head}), got {value!r}"]
+        return [Problem(f"{where} input {name!r}: expects a number ({head}), got {value!r}")]
     low, high = extra.get("min"), extra.get("max")
     if (low is not None and value < low) or (high is not None and value > high):
-        return [f"{where} input {name!r}: {value} is outside {low}..{high}; pick a value in range"]
+        return [
+            Problem(
+                f"{where} input {name!r}: {value} is outside {low}..{high}",
+                "pick a value in range",
+            )
+        ]
     return []
 
 
 def _check_link(
     where: str, name: str, spec: list[Any], link: list[Any], graph: Mapping[str, Any], info: Any
-) -> list[str]:
+) -> list[Problem]:
     source_id, index = link
     source = graph.get(source_id)
     if source is None or not isinstance(info.get(source["class_type"]), Mapping):
@@ -490,8 +571,10 @@ def _check_link(
     outputs = info[source["class_type"]].get("output") or []
     if index >= len(outputs) or index < 0:
         return [
-            f"{where} input {name!r}: wired to output {index} of node {source_id} "
-            f"({source['class_type']}), which has {len(outputs)} outputs"
+            Problem(
+                f"{where} input {name!r}: wired to output {index} of node {source_id} "
+                f"({source['class_type']}), which has {len(outputs)} outputs"
+            )
         ]
     wanted, given = spec[0] if spec else None, outputs[index]
     if not isinstance(wanted, str) or not isinstance(given, str) or wanted == "COMBO":
@@ -499,42 +582,55 @@ def _check_link(
     if "*" in (wanted, given) or set(wanted.split(",")) & set(given.split(",")):
         return []
     return [
-        f"{where} input {name!r}: wants {wanted} but node {source_id} "
-        f"({source['class_type']}) output {index} gives {given}"
+        Problem(
+            f"{where} input {name!r}: wants {wanted} but node {source_id} "
+            f"({source['class_type']}) output {index} gives {given}"
+        )
     ]
 
 
 def _check_binding(
-    workflow: BoundWorkflow, binding: str, where: str, name: str, spec: list[Any]
-) -> list[str]:
+    workflow: BoundWorkflow,
+    binding: str,
+    where: str,
+    class_type: str,
+    name: str,
+    spec: list[Any],
+) -> list[Problem]:
     """Bound inputs are set per job, so check the values a job can put there instead."""
     extra = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
-    problems: list[str] = []
+    problems: list[Problem] = []
     if binding == "camera":
         options = _combo_options(spec)
         if options:
             for camera, value in workflow.camera_values.items():
                 if value not in options:
                     problems.append(
-                        f"{where} input {name!r}: camera value {value!r} (for {camera}) is not "
-                        f"offered; pick one of: {_few(options)}"
+                        Problem(
+                            f"{where} input {name!r}: camera value {value!r} (for {camera}) is "
+                            f"not offered. Available values: {_few(options, LIST_LIMIT)}",
+                            "set [workflows.video.camera_values] to values from that list",
+                        )
                     )
     elif binding == "motion":
         low, high = extra.get("min"), extra.get("max")
         first, last = workflow.motion_range
         if (low is not None and first < low) or (high is not None and last > high):
             problems.append(
-                f"{where} input {name!r}: motion_range {first}..{last} is outside the input's "
-                f"{low}..{high}; set [workflows.video.motion_range] within it"
+                Problem(
+                    f"{where} input {name!r}: motion_range {first}..{last} is outside the "
+                    f"input's {low}..{high}",
+                    "set [workflows.video.motion_range] within it",
+                )
             )
     elif binding == "fps_input" and workflow.fps is not None:
-        problems.extend(_check_value(where, name, spec, workflow.fps))
+        problems.extend(_check_value(where, class_type, name, spec, workflow.fps))
     return problems
 
 
-def check_against_object_info(workflow: BoundWorkflow, object_info: Mapping[str, Any]) -> list[str]:
-    """Everything a server would refuse, found before a job is sent; one line per problem."""
-    problems: list[str] = []
+def find_problems(workflow: BoundWorkflow, object_info: Mapping[str, Any]) -> list[Problem]:
+    """Everything a server would refuse, found before a job is sent, each with its fix."""
+    problems: list[Problem] = []
     bound = {target: name for name, target in workflow.bindings.items()}
     has_output = unknown_types = False
     for node_id, node in workflow.graph.items():
@@ -544,8 +640,10 @@ def check_against_object_info(workflow: BoundWorkflow, object_info: Mapping[str,
         if not isinstance(info, Mapping):
             unknown_types = True
             problems.append(
-                f"{where}: the server has no node type {class_type!r}; install the custom "
-                "node that provides it, or replace the node"
+                Problem(
+                    f"{where}: the server has no node type {class_type!r}",
+                    "install the custom node that provides it, or replace the node",
+                )
             )
             continue
         has_output = has_output or bool(info.get("output_node"))
@@ -553,22 +651,48 @@ def check_against_object_info(workflow: BoundWorkflow, object_info: Mapping[str,
         inputs = node["inputs"]
         for name, (section, _spec) in specs.items():
             if section == "required" and name not in inputs:
-                problems.append(f"{where}: required input {name!r} is missing")
+                problems.append(Problem(f"{where}: required input {name!r} is missing"))
         for name, value in inputs.items():
             if name not in specs:
                 known = [n for n, (section, _) in specs.items() if section != "hidden"]
-                problems.append(f"{where}: unknown input {name!r}; this node takes: {_few(known)}")
+                problems.append(
+                    Problem(f"{where}: unknown input {name!r}; this node takes: {_few(known)}")
+                )
                 continue
             spec = specs[name][1]
             if _is_link(value):
                 problems.extend(_check_link(where, name, spec, value, workflow.graph, object_info))
             elif (node_id, name) in bound:
-                problems.extend(_check_binding(workflow, bound[node_id, name], where, name, spec))
+                problems.extend(
+                    _check_binding(workflow, bound[node_id, name], where, class_type, name, spec)
+                )
             else:
-                problems.extend(_check_value(where, name, spec, value))
+                problems.extend(_check_value(where, class_type, name, spec, value))
     if not has_output and not unknown_types:
         problems.append(
-            f"{workflow.label}: no output node (such as SaveImage or SaveVideo); "
-            "the server would refuse it"
+            Problem(
+                f"{workflow.label}: no output node (such as SaveImage or SaveVideo); "
+                "the server would refuse it"
+            )
         )
     return problems
+
+
+def check_against_object_info(workflow: BoundWorkflow, object_info: Mapping[str, Any]) -> list[str]:
+    """`find_problems` as one line each (problem; fix), as a job's failure reads."""
+    return [problem.line for problem in find_problems(workflow, object_info)]
+
+
+def refusal(problems_by_server: Mapping[str, Sequence[Problem | str]]) -> str:
+    """The one line that refuses work no server can do: each server's first problem.
+
+    Shared by the backend's `submit` and the pre-batch check, so a refused batch
+    and a refused job say the same thing.
+    """
+    parts: list[str] = []
+    for url, problems in problems_by_server.items():
+        if not problems:
+            continue
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        parts.append(f"{url}: {problems[0]}{more}")
+    return "; ".join(parts)
