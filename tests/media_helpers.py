@@ -44,6 +44,7 @@ def write_clip(
     bframes: bool = True,
     codec: str = "libx264",
     start_index: int = 0,
+    gop: int | None = None,
 ) -> Path:
     """An MP4 of flat grey frames, frame i at level_of(start_index + i).
 
@@ -59,6 +60,8 @@ def write_clip(
         stream = container.add_stream(codec, rate=fps, options=options)
         stream.width, stream.height = size
         stream.pix_fmt = "yuv420p"
+        if gop is not None:
+            stream.codec_context.gop_size = gop
         for index in range(frames):
             image = Image.new("RGB", size, (level_of(start_index + index),) * 3)
             frame = av.VideoFrame.from_image(image).reformat(format="yuv420p")
