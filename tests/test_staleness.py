@@ -11,8 +11,10 @@ from hypothesis import strategies as st
 from tui.domain.camera import CameraMovement
 from tui.domain.models import Asset, AssetKind, AssetState, RenderSettings, Scene
 from tui.domain.staleness import (
+    Reason,
     fingerprint,
     image_inputs,
+    reasons,
     scene_status,
     video_inputs,
     video_inputs_from,
@@ -98,7 +100,7 @@ def test_video_prompt_edit_marks_only_video_dirty() -> None:
 def test_camera_edit_marks_only_video_dirty() -> None:
     scene = clean_scene().model_copy(update={"camera": CameraMovement.PAN_LEFT})
     assert states(scene) == (AssetState.CLEAN, AssetState.DIRTY)
-    assert why(scene, SETTINGS)[AssetKind.VIDEO] == ["camera: static → pan_left"]
+    assert why(scene, SETTINGS)[AssetKind.VIDEO] == ["camera: Static → Pan left"]
 
 
 def test_motion_edit_marks_only_video_dirty() -> None:
@@ -148,7 +150,10 @@ def test_workflow_change_marks_assets_dirty() -> None:
     comfy = SETTINGS.model_copy(update={"image_workflow": "comfyui:sd15@abc"})
     status = scene_status(scene, comfy)
     assert (status.image, status.video) == (AssetState.DIRTY, AssetState.DIRTY)
-    assert why(scene, comfy)[AssetKind.IMAGE] == ["workflow: draft-image/1 → comfyui:sd15@abc"]
+    assert why(scene, comfy)[AssetKind.IMAGE] == ["image workflow changed"]
+    assert reasons(scene, comfy)[AssetKind.IMAGE] == [
+        Reason("image workflow changed", "draft-image/1 → comfyui:sd15@abc")
+    ]
 
 
 def test_missing_and_none_states() -> None:

@@ -10,7 +10,15 @@ from tui.domain.models import (
     RenderSettings,
     Scene,
 )
-from tui.domain.staleness import SceneStatus, asset_state, fingerprint, scene_status, why
+from tui.domain.staleness import (
+    Reason,
+    SceneStatus,
+    asset_state,
+    fingerprint,
+    reasons,
+    scene_status,
+    why,
+)
 
 __all__ = [
     "CAMERA_NAMES",
@@ -20,11 +28,13 @@ __all__ = [
     "CameraMovement",
     "InputSnapshot",
     "ProjectInfo",
+    "Reason",
     "RenderSettings",
     "Scene",
     "SceneStatus",
     "asset_state",
     "fingerprint",
+    "reasons",
     "scene_status",
     "why",
 ]

@@ -24,8 +24,8 @@ class CameraMovement(StrEnum):
 
     @property
     def label(self) -> str:
-        """Human wording for menus and why-dirty lines."""
-        return _LABELS[self]
+        """The creator's wording, as the TUI's camera menu and why-dirty lines show it."""
+        return CAMERA_LABELS[self]
 
     @property
     def wan_pose(self) -> str:
@@ -33,17 +33,23 @@ class CameraMovement(StrEnum):
         return WAN_CAMERA_POSES[self]
 
 
-_LABELS: dict[CameraMovement, str] = {
-    CameraMovement.STATIC: "static",
-    CameraMovement.PAN_LEFT: "pan left",
-    CameraMovement.PAN_RIGHT: "pan right",
-    CameraMovement.PAN_UP: "pan up",
-    CameraMovement.PAN_DOWN: "pan down",
-    CameraMovement.ZOOM_IN: "zoom in",
-    CameraMovement.ZOOM_OUT: "zoom out",
-    CameraMovement.ROLL_CW: "roll clockwise",
-    CameraMovement.ROLL_CCW: "roll anticlockwise",
+CAMERA_LABELS: dict[CameraMovement, str] = {
+    CameraMovement.STATIC: "Static",
+    CameraMovement.PAN_LEFT: "Pan left",
+    CameraMovement.PAN_RIGHT: "Pan right",
+    CameraMovement.PAN_UP: "Pan up",
+    CameraMovement.PAN_DOWN: "Pan down",
+    CameraMovement.ZOOM_IN: "Zoom in",
+    CameraMovement.ZOOM_OUT: "Zoom out",
+    CameraMovement.ROLL_CW: "Roll clockwise",
+    CameraMovement.ROLL_CCW: "Roll anticlockwise",
 }
+"""The one source of camera wording: the TUI's menu and the why-dirty lines both use it."""
+
+CAMERA_OPTIONS: tuple[tuple[str, CameraMovement], ...] = tuple(
+    (CAMERA_LABELS[move], move) for move in CameraMovement
+)
+"""(label, value) pairs in menu order, ready for a select widget."""
 
 WAN_CAMERA_POSES: dict[CameraMovement, str] = {
     CameraMovement.STATIC: "Static",

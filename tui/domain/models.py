@@ -17,6 +17,35 @@ InputSnapshot = dict[str, Any]
 MOTION_STEP = 0.05
 SEED_LIMIT = 2**32
 """Seeds stay below 2**32: every sampler and every UI accepts that range."""
+MAX_SCENE_SECONDS = 600.0
+"""The default longest scene. A scene is one narrated sentence: ten minutes is far
+beyond any, while milliseconds typed for seconds (4800) or 1e9 are refused before
+a renderer spends hours on them."""
+SCENE_SECONDS_CEILING = 86_400.0
+"""No setting may raise the limit past a day."""
+
+_scene_seconds_limit = MAX_SCENE_SECONDS
+
+
+def scene_seconds_limit() -> float:
+    """The longest scene accepted now, in seconds: the setting, or MAX_SCENE_SECONDS."""
+    return _scene_seconds_limit
+
+
+def set_scene_seconds_limit(seconds: float) -> None:
+    """Apply the user's setting for the longest scene, once at start-up.
+
+    One value per process, consulted by every gate (edits, imports, the draft
+    renderer), so they can never disagree.
+    """
+    global _scene_seconds_limit
+    value = float(seconds)
+    if not 0.0 < value <= SCENE_SECONDS_CEILING:  # also refuses nan
+        raise ValueError(
+            f"the longest scene must be over 0 and at most {SCENE_SECONDS_CEILING:g} seconds, "
+            f"got {seconds!r}"
+        )
+    _scene_seconds_limit = value
 
 
 class AssetKind(StrEnum):
@@ -38,13 +67,16 @@ class AssetState(StrEnum):
 
 
 def round_motion(value: float) -> float:
-    """Keep motion on a stable decimal so 0.1 + 0.05 compares equal to 0.15."""
-    return round(float(value), 3)
+    """Keep motion on a stable decimal so 0.1 + 0.05 compares equal to 0.15.
+
+    Adding 0.0 turns -0.0 into 0.0, which would otherwise print as `-0.00`.
+    """
+    return round(float(value), 3) + 0.0
 
 
 def round_duration(value: float) -> float:
     """Durations are kept to the millisecond; finer differences are noise from probes."""
-    return round(float(value), 3)
+    return round(float(value), 3) + 0.0
 
 
 class Asset(BaseModel):
@@ -71,6 +103,8 @@ class Scene(BaseModel):
     narration: str
     audio_file: str | None = None
     audio_duration: float = Field(ge=0.0)
+    """Edits and imports keep it over 0 and within the scene limit; a stored row
+    from before that rule still loads, and the renderers refuse it."""
     image_prompt: str = ""
     negative_prompt: str = ""
     seed: int = Field(default=0, ge=0, lt=SEED_LIMIT)

@@ -3,6 +3,14 @@
 Nothing here stores a dirty flag. Every answer is derived from the snapshot an
 asset was made from and the scene as it is now, so reverting an edit makes the
 asset clean again and no code path can forget to set or clear a flag.
+
+Leading and trailing whitespace is not part of a prompt's identity: the
+snapshots compare prompts trimmed, so an Enter at the end of a prompt (or a
+snapshot stored before this rule, with the whitespace in it) dirties nothing.
+
+A scene with an empty (or whitespace-only) prompt has state `none` for that
+asset, file or not: there is nothing to make. An existing file is kept and
+still shown; "why" says so in one line.
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tui.domain.camera import CameraMovement
+from tui.domain.camera import CAMERA_LABELS, CameraMovement
 from tui.domain.models import Asset, AssetKind, AssetState, InputSnapshot, RenderSettings, Scene
 
 IMAGE_INPUT_KEYS = ("image_prompt", "negative_prompt", "seed", "workflow", "width", "height")
@@ -27,6 +35,7 @@ VIDEO_INPUT_KEYS = (
     "image_inputs",
     "workflow",
 )
+PROMPT_KEYS = frozenset({"image_prompt", "negative_prompt", "video_prompt"})
 
 
 def fingerprint(inputs: Mapping[str, Any]) -> str:
@@ -35,11 +44,24 @@ def fingerprint(inputs: Mapping[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
-def image_inputs(scene: Scene, settings: RenderSettings) -> InputSnapshot:
-    """What the scene's image should be made from now."""
+def canonical(inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """A snapshot as it is compared: prompts trimmed, everything else as stored."""
     return {
-        "image_prompt": scene.image_prompt,
-        "negative_prompt": scene.negative_prompt,
+        key: value.strip() if key in PROMPT_KEYS and isinstance(value, str) else value
+        for key, value in inputs.items()
+    }
+
+
+def same_inputs(stored: Mapping[str, Any], current: Mapping[str, Any]) -> bool:
+    """Whether an asset made from `stored` is what `current` asks for."""
+    return canonical(stored) == canonical(current)
+
+
+def image_inputs(scene: Scene, settings: RenderSettings) -> InputSnapshot:
+    """What the scene's image should be made from now (prompts trimmed)."""
+    return {
+        "image_prompt": scene.image_prompt.strip(),
+        "negative_prompt": scene.negative_prompt.strip(),
         "seed": scene.seed,
         "workflow": settings.image_workflow,
         "width": settings.width,
@@ -53,15 +75,28 @@ def video_inputs(scene: Scene, settings: RenderSettings) -> InputSnapshot:
     It names the current still by content hash and by the fingerprint of the
     image's *intended* inputs: an image prompt edit therefore makes the video
     stale at once, and a new still keeps it stale until the video is remade.
+
+    While the still is what the scene intends (or the image prompt is empty,
+    so the still is all there is), the intended inputs are the still's own, and
+    their fingerprint is taken from its stored snapshot exactly as a video made
+    from it recorded them: a snapshot from before prompts were trimmed stays clean.
     """
+    still = scene.image
+    intended = image_inputs(scene, settings)
+    if still is not None and (
+        not scene.image_prompt.strip() or same_inputs(still.inputs, intended)
+    ):
+        image_ref = fingerprint(still.inputs)
+    else:
+        image_ref = fingerprint(intended)
     return {
-        "video_prompt": scene.video_prompt,
+        "video_prompt": scene.video_prompt.strip(),
         "camera": CameraMovement(scene.camera).value,
         "motion": scene.motion,
         "duration": scene.audio_duration,
         "fps": settings.fps,
-        "image_hash": scene.image.content_hash if scene.image else None,
-        "image_inputs": fingerprint(image_inputs(scene, settings)),
+        "image_hash": still.content_hash if still else None,
+        "image_inputs": image_ref,
         "workflow": settings.video_workflow,
     }
 
@@ -85,11 +120,13 @@ def current_inputs(scene: Scene, kind: AssetKind, settings: RenderSettings) -> I
 
 
 def asset_state(scene: Scene, kind: AssetKind, settings: RenderSettings) -> AssetState:
-    """Clean, dirty, missing (a prompt but no file) or none (no prompt)."""
+    """Clean, dirty, missing (a prompt but no file) or none (no prompt, file or not)."""
+    if not scene.prompt(kind).strip():
+        return AssetState.NONE
     asset = scene.asset(kind)
     if asset is None:
-        return AssetState.MISSING if scene.prompt(kind).strip() else AssetState.NONE
-    if asset.inputs != current_inputs(scene, kind, settings):
+        return AssetState.MISSING
+    if not same_inputs(asset.inputs, current_inputs(scene, kind, settings)):
         return AssetState.DIRTY
     return AssetState.CLEAN
 
@@ -112,6 +149,25 @@ def scene_status(scene: Scene, settings: RenderSettings) -> SceneStatus:
     )
 
 
+# -- why: the reasons, in the creator's words ------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """One why-dirty line: `text` in the creator's words, `detail` the technical rest.
+
+    `detail` may be empty; a view shows it dim after the text ("image workflow
+    changed · draft-image/1 → comfyui:3d4403a45448"). Both may quote the user's
+    text, so show them through a sanitizer.
+    """
+
+    text: str
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return self.text
+
+
 def _short(value: Any, limit: int = 40) -> str:
     if isinstance(value, float):
         return f"{value:g}"
@@ -119,25 +175,58 @@ def _short(value: Any, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _describe(key: str, old: Any, new: Any) -> str:
-    """One why-dirty line in the words a creator would use."""
+def _camera(value: Any) -> str:
+    """The label the TUI's camera menu shows; a value we do not know, as stored."""
+    try:
+        return CAMERA_LABELS[CameraMovement(value)]
+    except ValueError:
+        return _short(value)
+
+
+def _seconds(old: Any, new: Any) -> tuple[str, str]:
+    """Two durations with the fewest decimals (1 to 3) that tell them apart."""
+    if not (isinstance(old, int | float) and isinstance(new, int | float)):
+        return _short(old), _short(new)
+    for places in (1, 2, 3):
+        a, b = f"{old:.{places}f}", f"{new:.{places}f}"
+        if a != b:
+            break
+    return a, b
+
+
+def _motion(value: Any) -> str:
+    return f"{value + 0.0:.2f}" if isinstance(value, int | float) else _short(value)
+
+
+def _describe(kind: AssetKind, key: str, old: Any, new: Any) -> Reason:
+    """One why-dirty reason in the words a creator would use."""
     match key:
         case "image_prompt" | "negative_prompt" | "video_prompt":
-            return f"{key.replace('_', ' ')} changed"
+            return Reason(f"{key.replace('_', ' ')} changed", f"“{_short(old)}” → “{_short(new)}”")
         case "duration":
-            return f"narration now {new:.1f} s, was {old:.1f} s"
+            was, now = _seconds(old, new)
+            return Reason(f"narration now {now} s, was {was} s")
         case "motion":
-            return f"motion: {old:.2f} → {new:.2f}"
+            return Reason(f"motion: {_motion(old)} → {_motion(new)}")
+        case "camera":
+            return Reason(f"camera: {_camera(old)} → {_camera(new)}")
+        case "seed":
+            return Reason(f"seed: {_short(old)} → {_short(new)}")
+        case "fps":
+            return Reason(f"frame rate: {_short(old)} → {_short(new)} fps")
+        case "workflow":
+            return Reason(f"{kind.value} workflow changed", f"{_short(old)} → {_short(new)}")
         case "image_hash":
-            return "image was removed" if new is None else "image was regenerated"
+            return Reason("image was removed" if new is None else "image was regenerated")
         case _:
-            return f"{key}: {_short(old)} → {_short(new)}"
+            return Reason(f"{key.replace('_', ' ')} changed", f"{_short(old)} → {_short(new)}")
 
 
 def diff_inputs(
     stored: Mapping[str, Any], current: Mapping[str, Any]
 ) -> list[tuple[str, Any, Any]]:
-    """The keys whose values differ, in the current snapshot's order."""
+    """The keys whose values differ (prompts compared trimmed), in the current snapshot's order."""
+    stored, current = canonical(stored), canonical(current)
     keys = list(current) + [key for key in stored if key not in current]
     return [
         (key, stored.get(key), current.get(key))
@@ -146,31 +235,73 @@ def diff_inputs(
     ]
 
 
-def why(scene: Scene, settings: RenderSettings) -> dict[AssetKind, list[str]]:
-    """The field-by-field reasons each asset is not clean, e.g. `camera: static → pan_left`."""
-    image_lines = _why_kind(scene, AssetKind.IMAGE, settings)
-    video_lines: list[str] = []
-    video = scene.video
-    if video is None:
-        if scene.video_prompt.strip():
-            video_lines.append("no video yet")
-    else:
-        current = video_inputs(scene, settings)
-        for key, old, new in diff_inputs(video.inputs, current):
-            if key == "image_inputs":
-                if scene.image is not None and image_lines:
-                    video_lines.append("image is stale: " + "; ".join(image_lines))
-                elif video.inputs.get("image_hash") == current["image_hash"]:
-                    video_lines.append("image inputs changed")
-                # Otherwise the new-still line below already says it.
-            else:
-                video_lines.append(_describe(key, old, new))
-    return {AssetKind.IMAGE: image_lines, AssetKind.VIDEO: video_lines}
+def _diff_reasons(
+    kind: AssetKind, stored: Mapping[str, Any], current: Mapping[str, Any]
+) -> list[Reason]:
+    """Field-by-field reasons; width and height read as one picture size."""
+    diffs = diff_inputs(stored, current)
+    keys = {key for key, _, _ in diffs}
+    out: list[Reason] = []
+    for key, old, new in diffs:
+        if key in ("width", "height"):
+            if key == "height" and "width" in keys:
+                continue  # said together with the width
+            was = f"{_short(stored.get('width'))}×{_short(stored.get('height'))}"
+            now = f"{_short(current.get('width'))}×{_short(current.get('height'))}"
+            out.append(Reason(f"picture size: {was} → {now}"))
+            continue
+        out.append(_describe(kind, key, old, new))
+    return out
 
 
-def _why_kind(scene: Scene, kind: AssetKind, settings: RenderSettings) -> list[str]:
-    asset = scene.asset(kind)
+def _kept(kind: AssetKind, asset: Asset | None) -> list[Reason]:
+    """A `none` asset: nothing to make, and an old file, if any, stays."""
     if asset is None:
-        return [f"no {kind.value} yet"] if scene.prompt(kind).strip() else []
-    current = current_inputs(scene, kind, settings)
-    return [_describe(key, old, new) for key, old, new in diff_inputs(asset.inputs, current)]
+        return []
+    return [Reason(f"no {kind.value} prompt; the old {kind.value} is kept", asset.file)]
+
+
+def reasons(scene: Scene, settings: RenderSettings) -> dict[AssetKind, list[Reason]]:
+    """Why each asset is not clean, as `Reason`s: empty exactly for a clean asset
+    or a `none` one without a file."""
+    image_state = asset_state(scene, AssetKind.IMAGE, settings)
+    image = _reasons_of(scene, AssetKind.IMAGE, image_state, settings)
+    video_state = asset_state(scene, AssetKind.VIDEO, settings)
+    if video_state is not AssetState.DIRTY or scene.video is None:
+        video = _reasons_of(scene, AssetKind.VIDEO, video_state, settings)
+        return {AssetKind.IMAGE: image, AssetKind.VIDEO: video}
+    current = video_inputs(scene, settings)
+    video = []
+    for key, old, new in diff_inputs(scene.video.inputs, current):
+        if key == "image_inputs":
+            if image_state is AssetState.DIRTY:
+                video.append(
+                    Reason(
+                        "image is stale: " + "; ".join(r.text for r in image),
+                        "; ".join(r.detail for r in image if r.detail),
+                    )
+                )
+            elif scene.video.inputs.get("image_hash") == current["image_hash"]:
+                video.append(Reason("image inputs changed"))
+            # Otherwise the new-still line already says it.
+        else:
+            video.extend(_diff_reasons(AssetKind.VIDEO, {key: old}, {key: new}))
+    return {AssetKind.IMAGE: image, AssetKind.VIDEO: video}
+
+
+def _reasons_of(
+    scene: Scene, kind: AssetKind, state: AssetState, settings: RenderSettings
+) -> list[Reason]:
+    asset = scene.asset(kind)
+    if state is AssetState.NONE:
+        return _kept(kind, asset)
+    if state is AssetState.MISSING:
+        return [Reason(f"no {kind.value} yet")]
+    if state is AssetState.CLEAN or asset is None:
+        return []
+    return _diff_reasons(kind, asset.inputs, current_inputs(scene, kind, settings))
+
+
+def why(scene: Scene, settings: RenderSettings) -> dict[AssetKind, list[str]]:
+    """The reasons as plain lines, e.g. `camera: Static → Pan left`; see `reasons`."""
+    return {kind: [r.text for r in found] for kind, found in reasons(scene, settings).items()}
