@@ -71,7 +71,7 @@ async def test_a_shipped_file_outside_the_sample_is_refused(
 ) -> None:
     (tmp_path / "secret.png").write_bytes(b"not yours")
     edit_manifest(sample_copy, lambda d: d["scenes"][0]["image"].update(file="../secret.png"))
-    with pytest.raises(StoreError, match="scene 1: '../secret.png' is outside the sample"):
+    with pytest.raises(StoreError, match="scene 1, image.file: outside the import folder"):
         await create_project(tmp_path / "film", sample_copy)
     assert not (tmp_path / "film").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".film.creating-")]

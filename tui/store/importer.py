@@ -4,22 +4,38 @@ The JSON format is the documented import format. A sample folder holds the
 same JSON as `storyboard.json` next to its `assets/`; its scenes may name the
 files they ship and, under `made_from`, the older values an asset was made
 from, which is how a sample carries deliberately stale scenes.
+
+An import file is untrusted input. Its scene fields pass the same gate as an
+edit (`tui.domain.edits.normalize`), and every path in it must resolve inside
+the import's folder: nothing else on the machine is ever copied in.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
+import re
 import secrets
 import shutil
 import tempfile
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from tui.domain.camera import CameraMovement
+from tui.domain.edits import EditError, normalize
 from tui.domain.models import SEED_LIMIT, Asset, AssetKind, ProjectInfo, RenderSettings
 from tui.domain.staleness import image_inputs, video_inputs_from
 from tui.store.errors import StoreError
@@ -27,6 +43,13 @@ from tui.store.folder import CONFIG_NAME, ProjectFolder, asset_name
 from tui.store.repository import ProjectStore
 
 SAMPLE_MANIFEST = "storyboard.json"
+OUTSIDE = "outside the import folder"
+STAGING_LOCK = ".creating.lock"
+"""Held (flock) by a running `new` inside its staging folder, so a later `new` can
+tell a live build from one left behind by a killed process."""
+UNLOCKED_GRACE = 60.0
+"""A staging folder without a lock is stale once this old (seconds): a live `new`
+is without one only in its first instant and its last."""
 
 
 class ShippedAsset(BaseModel):
@@ -39,21 +62,42 @@ class ShippedAsset(BaseModel):
 
 
 class SceneIn(BaseModel):
-    """One scene of the import format."""
+    """One scene of the import format; each field obeys the same rules as an edit."""
 
     model_config = ConfigDict(extra="forbid")
 
     narration: str
-    audio_duration: float = Field(ge=0)
+    audio_duration: float
     audio_file: str | None = None
     image_prompt: str
     negative_prompt: str = ""
     video_prompt: str
     camera: CameraMovement
-    motion: float = Field(ge=0, le=1)
-    seed: int | None = Field(default=None, ge=0, lt=SEED_LIMIT)
+    motion: float
+    seed: int | None = None
     image: ShippedAsset | None = None
     video: ShippedAsset | None = None
+
+    @field_validator(
+        "narration",
+        "image_prompt",
+        "negative_prompt",
+        "video_prompt",
+        "camera",
+        "motion",
+        "audio_duration",
+        "seed",
+        mode="before",
+    )
+    @classmethod
+    def _edit_rules(cls, value: Any, info: ValidationInfo) -> Any:
+        """One gate for `set`, the TUI and imports: ASCII numbers, bounds, finite values."""
+        field = info.field_name
+        assert field is not None
+        if field == "seed" and value is None:
+            return None
+        context = info.context if isinstance(info.context, dict) else {}
+        return normalize(field, value, max_seconds=context.get("max_seconds"))
 
 
 class StoryboardIn(BaseModel):
@@ -76,17 +120,52 @@ def _where(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc) or "file"
 
 
+def _complaint(item: Any) -> str:
+    """Pydantic's message, or the edit rule's own words without the field repeated."""
+    problem = (item.get("ctx") or {}).get("error")
+    if isinstance(problem, EditError):
+        return problem.problem
+    return str(item["msg"])
+
+
 def describe_validation(error: ValidationError) -> str:
     """All of pydantic's complaints on one line, each naming the scene and the field."""
-    parts = [f"{_where(tuple(item['loc']))}: {item['msg']}" for item in error.errors()]
+    parts = [f"{_where(tuple(item['loc']))}: {_complaint(item)}" for item in error.errors()]
     shown = "; ".join(parts[:3])
     if len(parts) > 3:
         shown += f" (and {len(parts) - 3} more)"
     return shown
 
 
-def load_source(source: Path) -> tuple[StoryboardIn, Path]:
-    """Read and validate a JSON file or a sample folder; returns the data and its base folder."""
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _unpaired_surrogate(raw: Any) -> tuple[int | str, ...] | None:
+    """Where the file holds a lone `\\udXXX` escape: text no file system or database takes.
+
+    Iterative, so no nesting depth can exhaust the stack.
+    """
+    stack: list[tuple[tuple[int | str, ...], Any]] = [((), raw)]
+    while stack:
+        loc, value = stack.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                return loc
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if _SURROGATE.search(key):
+                    return loc
+                stack.append(((*loc, key), item))
+        elif isinstance(value, list):
+            stack.extend(((*loc, index), item) for index, item in enumerate(value))
+    return None
+
+
+def load_source(source: Path, *, max_seconds: float | None = None) -> tuple[StoryboardIn, Path]:
+    """Read and validate a JSON file or a sample folder; returns the data and its base folder.
+
+    `max_seconds` overrides the longest scene (by default the domain's limit).
+    """
     manifest = source / SAMPLE_MANIFEST if source.is_dir() else source
     if not manifest.is_file():
         raise StoreError(f"{source}: no such storyboard file or sample folder")
@@ -96,11 +175,37 @@ def load_source(source: Path) -> tuple[StoryboardIn, Path]:
         raise StoreError(f"{manifest}: cannot read ({error})") from None
     except json.JSONDecodeError as error:
         raise StoreError(f"{manifest}: not valid JSON ({error})") from None
+    except RecursionError:
+        raise StoreError(f"{manifest}: not valid JSON (nested too deeply)") from None
+    where = _unpaired_surrogate(raw)
+    if where is not None:
+        raise StoreError(
+            f"{manifest}: {_where(where)}: is not valid text (an unpaired surrogate escape)"
+        )
     try:
-        data = StoryboardIn.model_validate(raw)
+        data = StoryboardIn.model_validate(raw, context={"max_seconds": max_seconds})
     except ValidationError as error:
         raise StoreError(f"{manifest}: {describe_validation(error)}") from None
+    except RecursionError:
+        raise StoreError(f"{manifest}: nested too deeply") from None
     return data, manifest.parent
+
+
+def _inside(base: Path, name: str, where: str) -> Path:
+    """The file an import names, resolved; refused unless it lies inside the import folder.
+
+    Absolute paths, `..` climbs and symlinks out of the folder all resolve
+    outside it. The resolved path is what gets copied, so what was checked is
+    what is read.
+    """
+    try:
+        root = base.resolve()
+        path = (base / name).resolve()
+    except (OSError, RuntimeError, ValueError):
+        raise StoreError(f"{where}: not a usable path") from None
+    if path == root or not path.is_relative_to(root):
+        raise StoreError(f"{where}: {OUTSIDE}")
+    return path
 
 
 def _scene_fields(scene: SceneIn) -> dict[str, Any]:
@@ -121,11 +226,9 @@ def _copy_in(
     base: Path, name: str, folder: ProjectFolder, kind: AssetKind, position: int
 ) -> tuple[str, str]:
     """Copy a shipped file under our own name; returns its relative path and content hash."""
-    src = base / name
-    if not src.resolve().is_relative_to(base.resolve()):
-        raise StoreError(f"scene {position}: {name!r} is outside the sample folder")
+    src = _inside(base, name, f"scene {position}, {kind.value}.file")
     if not src.is_file():
-        raise StoreError(f"{src}: the sample names this file, but it does not exist")
+        raise StoreError(f"{base / name}: the sample names this file, but it does not exist")
     data = src.read_bytes()
     name = asset_name(position, secrets.token_hex(4), src.suffix.lower())
     dest = folder.dir_for(kind) / name
@@ -182,18 +285,21 @@ async def _import_assets(
             )
 
 
-async def create_project(dest: Path, source: Path) -> ProjectFolder:
+async def create_project(
+    dest: Path, source: Path, *, max_seconds: float | None = None
+) -> ProjectFolder:
     """Make a new project at `dest` from `source`; never touches an existing folder.
 
     The project is built in a temporary sibling and renamed into place, so a
-    failed import leaves nothing behind.
+    failed import leaves nothing behind; one left by a killed `new` is cleared
+    by the next `new` of the same name. `max_seconds` overrides the longest scene.
     """
     dest = dest.expanduser().absolute()
     if (dest / "storyboard.db").exists():
         raise StoreError(f"{dest}: a project already exists here; refusing to overwrite it")
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise StoreError(f"{dest}: already exists and is not empty; refusing to overwrite it")
-    data, base = load_source(source)
+    data, base = load_source(source, max_seconds=max_seconds)
     info = ProjectInfo(
         name=data.name,
         width=data.width or ProjectInfo.model_fields["width"].default,
@@ -203,10 +309,13 @@ async def create_project(dest: Path, source: Path) -> ProjectFolder:
     settings = RenderSettings(width=info.width, height=info.height, fps=info.fps)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.creating-", dir=dest.parent))
+        clear_stale_staging(dest)
+        staging = Path(tempfile.mkdtemp(prefix=staging_prefix(dest), dir=dest.parent))
     except OSError as error:
         raise StoreError(f"{dest}: cannot create ({error.strerror})") from None
+    lock: int | None = None
     try:
+        lock = _hold_staging(staging)
         folder = ProjectFolder(staging)
         folder.ensure_layout()
         store = await ProjectStore.open(folder.db_path, create=True)
@@ -215,33 +324,118 @@ async def create_project(dest: Path, source: Path) -> ProjectFolder:
             fields = [_scene_fields(scene) for scene in data.scenes]
             for position, (scene, values) in enumerate(zip(data.scenes, fields, strict=True), 1):
                 if scene.audio_file:
-                    values["audio_file"] = _copy_audio(base / scene.audio_file, folder, position)
+                    values["audio_file"] = _copy_audio(base, scene.audio_file, folder, position)
             ids = await store.add_scenes(fields)
             await _import_assets(store, folder, base, data, ids, settings)
         finally:
             await store.close()
         if source.is_dir():
             _copy_extras(source, folder)
-        if dest.exists():
-            dest.rmdir()
-        staging.rename(dest)
+        (staging / STAGING_LOCK).unlink()
+        os.close(lock)
+        lock = None
+        try:
+            if dest.exists():
+                dest.rmdir()
+            staging.rename(dest)
+        except OSError as error:
+            raise StoreError(
+                f"{dest}: cannot create ({error.strerror}); did another `new` make it first?"
+            ) from None
     except BaseException:
+        if lock is not None:
+            os.close(lock)
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return ProjectFolder(dest)
 
 
-def _copy_audio(src: Path, folder: ProjectFolder, position: int) -> str | None:
-    """Audio is optional: a named file that is absent is skipped, not fatal."""
+def staging_prefix(dest: Path) -> str:
+    """`.film.creating-`: the hidden sibling a project named `film` is built in."""
+    return f".{dest.name}.creating-"
+
+
+def _hold_staging(staging: Path) -> int:
+    """Lock the staging folder for as long as this `new` runs; returns the open lock."""
+    fd = os.open(staging / STAGING_LOCK, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _is_stale(staging: Path) -> bool:
+    """Whether no live `new` is building in `staging`.
+
+    A lock that can be taken belongs to a process that died (the kernel drops a
+    dead process's flocks); no lock at all is stale once older than a moment.
+    """
+    try:
+        fd = os.open(staging / STAGING_LOCK, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        try:
+            return time.time() - staging.lstat().st_mtime > UNLOCKED_GRACE
+        except OSError:
+            return False
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False  # a live `new` holds it
+    finally:
+        os.close(fd)
+    return True
+
+
+def clear_stale_staging(dest: Path) -> list[Path]:
+    """Remove the staging folders of earlier `new`s of `dest` that were killed.
+
+    Only folders named for this destination and not held by a live `new`.
+    """
+    prefix = staging_prefix(dest)
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(dest.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not entry.name.startswith(prefix) or not entry.is_dir(follow_symlinks=False):
+            continue
+        path = Path(entry.path)
+        if _is_stale(path):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _copy_audio(base: Path, name: str, folder: ProjectFolder, position: int) -> str | None:
+    """Audio is optional: a named file that is absent is skipped, not fatal.
+
+    One that lies outside the import folder is refused, absent or not.
+    """
+    src = _inside(base, name, f"scene {position}, audio_file")
     if not src.is_file():
         return None
-    dest = folder.audio_dir / f"scene-{position:04d}{src.suffix.lower()}"
+    suffix = Path(name).suffix.lower()
+    if not re.fullmatch(r"\.[a-z0-9]{1,8}", suffix, re.ASCII):
+        suffix = ""
+    dest = folder.audio_dir / f"scene-{position:04d}{suffix}"
     shutil.copyfile(src, dest)
     return folder.relative(dest)
 
 
 def _copy_extras(source: Path, folder: ProjectFolder) -> None:
-    if (source / CONFIG_NAME).is_file():
-        shutil.copyfile(source / CONFIG_NAME, folder.config_path)
-    if (source / "workflows").is_dir():
-        shutil.copytree(source / "workflows", folder.workflows_dir)
+    """A sample's storyboard.toml and workflows/, if every file lies inside the sample."""
+    config = source / CONFIG_NAME
+    if config.is_file():
+        shutil.copyfile(_inside(source, CONFIG_NAME, CONFIG_NAME), folder.config_path)
+    workflows = source / "workflows"
+    if workflows.is_dir():
+        _inside(source, "workflows", "workflows")
+        for path in workflows.rglob("*"):
+            relative = path.relative_to(source).as_posix()
+            _inside(source, relative, relative)
+        shutil.copytree(workflows, folder.workflows_dir)
