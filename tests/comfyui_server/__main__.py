@@ -31,13 +31,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="FOLDER/NAME",
         help="create models/FOLDER/NAME so loaders accept it, e.g. checkpoints/sd15.safetensors",
     )
+    parser.add_argument(
+        "--newer", action="store_true", help="speak like a newer release (0.38.x) than 0.3.64"
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser.parse_args(argv)
 
 
 async def serve(args: argparse.Namespace) -> None:
     server = ComfyTestServer(
-        args.root, step_delay=args.step_delay, object_info_path=args.object_info
+        args.root, step_delay=args.step_delay, object_info_path=args.object_info, newer=args.newer
     )
     server.steps = args.steps
     server.fail_node_class = args.fail_node_class

@@ -132,9 +132,17 @@ class ExecutionList:
 class ProgressRegistry:
     """Per-node progress for one prompt; every change is reported as a `progress_state`."""
 
-    def __init__(self, prompt_id: str, send: Callable[[str, dict[str, Any]], None]) -> None:
+    def __init__(
+        self,
+        prompt_id: str,
+        send: Callable[[str, dict[str, Any]], None],
+        *,
+        activity: bool = False,
+    ) -> None:
         self.prompt_id = prompt_id
         self.send = send
+        self.activity = activity
+        """Newer releases add `activity` ("loading" before a node's first step)."""
         self.nodes: dict[str, dict[str, Any]] = {}
 
     def _ensure(self, node_id: str) -> dict[str, Any]:
@@ -155,6 +163,10 @@ class ProgressRegistry:
             for node_id, state in self.nodes.items()
             if state["state"] != "pending"
         }
+        if self.activity:
+            for entry in active.values():
+                if entry["state"] == "running" and not entry["value"]:
+                    entry["activity"] = "loading"
         self.send("progress_state", {"prompt_id": self.prompt_id, "nodes": active})
 
     def start(self, node_id: str) -> None:

@@ -19,6 +19,7 @@ import json
 import logging
 import mimetypes
 import os
+import re
 import socket
 import struct
 import sys
@@ -26,6 +27,7 @@ import time
 import urllib.parse
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
 from types import TracebackType
@@ -57,6 +59,28 @@ ERROR_500 = "500 Internal Server Error\n\nServer got itself in trouble"
 PREVIEW_IMAGE = 1
 PREVIEW_IMAGE_WITH_METADATA = 4
 _CONTENT_TYPES = {".webp": "image/webp", ".webm": "video/webm", ".mp4": "video/mp4"}
+NEWER_VERSION = "0.38.1"
+"""What `newer=True` reports: the upstream release the README's "newer releases" notes
+were read from (not recorded; see tests/fixtures/comfyui and /work/shared/comfyui)."""
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+VIEW_MODES = ("stall", "trickle", "endless", "huge")
+"""Hostile `/view` answers (issue 10): 4 bytes then nothing; a byte every 20 ms forever;
+64 KiB chunks forever; a 10 GiB Content-Length, 4 bytes, then nothing."""
+HANG_LIMIT = 120.0
+"""A hanging answer gives up after this long, so a forgotten test cannot wedge a run."""
+
+
+@dataclass
+class Flood:
+    """Extra traffic per sampler step (issue 10 item 7): progress repeats and big previews."""
+
+    progress: int = 0
+    """Extra copies of each step's `progress` message."""
+    previews: int = 0
+    """Extra type 4 preview frames per step, each distinct (a counter after the JPEG magic)."""
+    preview_bytes: int = 8 * 1024 * 1024
+    """Size of each extra preview's image."""
+
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 QueueItem = tuple[Any, str, dict[str, Any], dict[str, Any], list[str], dict[str, Any]]
@@ -129,12 +153,29 @@ class ComfyTestServer:
         object_info_path: Path | None = None,
         models: Mapping[str, Iterable[str]] | None = None,
         host: str = "127.0.0.1",
+        newer: bool = False,
     ) -> None:
         self.root = Path(root)
         self.step_delay = step_delay
         self.steps = 4
         self.fail_node_class: str | None = None
         self.sampler_previews = True
+        self.newer = newer
+        """Speak like a newer upstream release (0.38.x) instead of the recorded 0.3.64:
+        canonical-uuid prompt ids, `assets.*` broadcasts, `activity` in progress_state,
+        `id`/`preview_id` on outputs, the /api/jobs API and a few extra fields."""
+        self.view_mode: str | None = None
+        """One of VIEW_MODES: how `/view` misbehaves for outputs (previews are untouched)."""
+        self.stall_history = False
+        """`GET /history/{id}` never answers."""
+        self.stall_queue = False
+        """`GET /queue` never answers."""
+        self.mute_socket = False
+        """The websocket stays open (pings answered) but no message reaches any client."""
+        self.flood: Flood | None = None
+        self.last_preview: dict[str, bytes] = {}
+        """Prompt id → the image of the last preview frame sent for it."""
+        self.previews_sent = 0
         self.requests: list[tuple[str, str]] = []
         self.host = host
         self._defs = NodeDefs.load(object_info_path or OBJECT_INFO)
@@ -160,6 +201,8 @@ class ComfyTestServer:
         self._client_id: str | None = None
         self._last_node_id: str | None = None
         self._interrupted = False
+        self._job_times: dict[str, dict[str, int | None]] = {}
+        """Newer servers' /api/jobs timestamps (ms) per prompt id."""
         self._cache = OutputCache()
         self._messages: asyncio.Queue[tuple[str, str | bytes, str | None]] | None = None
         self._wake: asyncio.Event | None = None
@@ -314,6 +357,8 @@ class ComfyTestServer:
         assert self._messages is not None
         while True:
             kind, payload, sid = await self._messages.get()
+            if self.mute_socket:
+                continue
             if sid is None:
                 targets = list(self._sockets.values())
             else:
@@ -368,6 +413,10 @@ class ComfyTestServer:
             ("GET", "/extensions", self._empty_list),
             ("GET", "/models", self._models_list),
             ("GET", "/models/{folder}", self._models_folder),
+            ("GET", "/jobs", self._jobs_list),
+            ("GET", "/jobs/{job_id}", self._job_item),
+            ("POST", "/jobs/{job_id}/cancel", self._job_cancel),
+            ("POST", "/jobs/cancel", self._jobs_cancel),
         ]
         for method, path, handler in routes:
             app.router.add_route(method, path, handler)
@@ -442,21 +491,26 @@ class ComfyTestServer:
 
     async def _system_stats(self, request: web.Request) -> web.Response:
         ram = 25276510208
+        system: dict[str, Any] = {
+            "os": os.name,
+            "ram_total": ram,
+            "ram_free": ram - 884760576,
+            "comfyui_version": "0.3.64",
+            "required_frontend_version": "1.27.10",
+            "installed_templates_version": "0.1.95",
+            "required_templates_version": "0.1.95",
+            "python_version": sys.version,
+            "pytorch_version": "2.13.0+cpu",
+            "embedded_python": False,
+            "argv": ["main.py", "--cpu", "--listen", self.host, "--port", str(self.port)],
+        }
+        if self.newer:
+            system["comfyui_version"] = NEWER_VERSION
+            system["comfy_package_versions"] = {"comfyui-frontend-package": "1.30.6"}
+            system["deploy_environment"] = "local"
         return web.json_response(
             {
-                "system": {
-                    "os": os.name,
-                    "ram_total": ram,
-                    "ram_free": ram - 884760576,
-                    "comfyui_version": "0.3.64",
-                    "required_frontend_version": "1.27.10",
-                    "installed_templates_version": "0.1.95",
-                    "required_templates_version": "0.1.95",
-                    "python_version": sys.version,
-                    "pytorch_version": "2.13.0+cpu",
-                    "embedded_python": False,
-                    "argv": ["main.py", "--cpu", "--listen", self.host, "--port", str(self.port)],
-                },
+                "system": system,
                 "devices": [
                     {
                         "name": "cpu",
@@ -540,6 +594,14 @@ class ComfyTestServer:
 
         prompt = json_data["prompt"]
         prompt_id = str(json_data.get("prompt_id", uuid.uuid4()))
+        if self.newer and not _CANONICAL_UUID.fullmatch(prompt_id):
+            error = {
+                "type": "invalid_prompt_id",
+                "message": "Invalid prompt_id format",
+                "details": f"prompt_id must be a canonical lowercase UUID, got {prompt_id!r}",
+                "extra_info": {},
+            }
+            return web.json_response({"error": error, "node_errors": {}}, status=400)
         partial = json_data.get("partial_execution_targets")
         validator = Validator(self.node_defs(), self._custom_checks())
         valid, error, outputs, node_errors = validator.validate_prompt(prompt, partial)
@@ -549,6 +611,9 @@ class ComfyTestServer:
         if not valid:
             return web.json_response({"error": error, "node_errors": node_errors}, status=400)
         sensitive = {k: extra_data.pop(k) for k in SENSITIVE_EXTRA_DATA_KEYS if k in extra_data}
+        if self.newer:
+            extra_data["create_time"] = int(time.time() * 1000)
+            self._job_times[prompt_id] = {"start": None, "end": None}
         heapq.heappush(self._queue, (number, prompt_id, prompt, extra_data, outputs, sensitive))
         self._queue_updated()
         if self._wake is not None:
@@ -571,7 +636,19 @@ class ComfyTestServer:
 
         return {"LoadImage": {"image": image}, "LoadVideo": {"file": video}}
 
+    async def _hang(self, request: web.Request) -> web.Response:
+        """Answer nothing until the client goes away (or HANG_LIMIT): a stalled server."""
+        deadline = time.monotonic() + HANG_LIMIT
+        while time.monotonic() < deadline:
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                break
+            await asyncio.sleep(0.02)
+        return web.Response(status=503)
+
     async def _get_queue(self, request: web.Request) -> web.Response:
+        if self.stall_queue:
+            return await self._hang(request)
         return web.json_response(
             {
                 "queue_running": [list(item[:5]) for item in self._running.values()],
@@ -628,6 +705,8 @@ class ComfyTestServer:
         return web.json_response(out)
 
     async def _get_history_item(self, request: web.Request) -> web.Response:
+        if self.stall_history:
+            return await self._hang(request)
         prompt_id = request.match_info["prompt_id"]
         if prompt_id in self._history:
             return web.json_response({prompt_id: self._history[prompt_id]})
@@ -640,6 +719,95 @@ class ComfyTestServer:
         for id_to_delete in json_data.get("delete", []):
             self._history.pop(id_to_delete, None)
         return web.Response(status=200)
+
+    # ----------------------------------------------------------------- /api/jobs (newer)
+
+    def _job(self, prompt_id: str) -> dict[str, Any] | None:
+        """One job as newer releases' /api/jobs describe it, or None if unknown."""
+        times = self._job_times.get(prompt_id, {})
+        item: Any = next((i for i in self._running.values() if i[1] == prompt_id), None)
+        status = "in_progress" if item is not None else None
+        if item is None:
+            item = next((i for i in self._queue if i[1] == prompt_id), None)
+            status = "pending" if item is not None else None
+        error: Any = None
+        outputs: dict[str, Any] = {}
+        if item is None:
+            entry = self._history.get(prompt_id)
+            if entry is None:
+                return None
+            item = entry["prompt"]
+            outputs = entry.get("outputs", {})
+            kinds = {message[0]: message[1] for message in entry["status"]["messages"]}
+            if entry["status"]["status_str"] == "success":
+                status = "completed"
+            elif "execution_interrupted" in kinds:
+                status = "cancelled"
+            else:
+                status = "failed"
+                error = kinds.get("execution_error")
+        files = [f for output in outputs.values() for f in output.get("images", [])]
+        return {
+            "id": prompt_id,
+            "status": status,
+            "priority": item[0],
+            "create_time": item[3].get("create_time"),
+            "execution_start_time": times.get("start"),
+            "execution_end_time": times.get("end"),
+            "execution_error": error,
+            "outputs_count": len(files),
+            "preview_output": files[0] if files else None,
+            "workflow_id": None,
+        }
+
+    async def _jobs_list(self, request: web.Request) -> web.Response:
+        if not self.newer:
+            return web.Response(status=404)
+        query = request.query
+        wanted = set(query.get("status", "").split(",")) - {""}
+        ids = [i[1] for i in self._running.values()] + [i[1] for i in self._queue]
+        ids += [key for key in self._history if key not in ids]
+        found = [job for job in map(self._job, ids) if job is not None]
+        found = [job for job in found if not wanted or job["status"] in wanted]
+        found.sort(
+            key=lambda job: job["create_time"] or 0, reverse=query.get("sort_order") != "asc"
+        )
+        offset = int(query.get("offset", 0))
+        limit = int(query["limit"]) if query.get("limit") else None
+        page = found[offset : None if limit is None else offset + limit]
+        more = offset + len(page) < len(found)
+        pagination = {"offset": offset, "limit": limit, "total": len(found), "has_more": more}
+        return web.json_response({"jobs": page, "pagination": pagination})
+
+    async def _job_item(self, request: web.Request) -> web.Response:
+        job = self._job(request.match_info["job_id"]) if self.newer else None
+        if job is None:
+            return web.json_response({"error": "Job not found"}, status=404)
+        return web.json_response(job)
+
+    def _cancel_job(self, prompt_id: str) -> bool:
+        if any(item[1] == prompt_id for item in self._running.values()):
+            self._interrupted = True
+            return True
+        kept = [item for item in self._queue if item[1] != prompt_id]
+        if len(kept) == len(self._queue):
+            return False
+        self._queue = kept
+        heapq.heapify(self._queue)
+        self._queue_updated()
+        return True
+
+    async def _job_cancel(self, request: web.Request) -> web.Response:
+        if not self.newer:
+            return web.Response(status=404)
+        return web.json_response({"cancelled": self._cancel_job(request.match_info["job_id"])})
+
+    async def _jobs_cancel(self, request: web.Request) -> web.Response:
+        if not self.newer:
+            return web.Response(status=404)
+        body = await request.json()
+        ids = body.get("job_ids", []) if isinstance(body, dict) else []
+        return web.json_response({"cancelled": [i for i in ids if self._cancel_job(str(i))]})
 
     # ----------------------------------------------------------------- files
 
@@ -681,7 +849,17 @@ class ComfyTestServer:
                 i += 1
         if not duplicate:
             Path(filepath).write_bytes(content)
-        return web.json_response({"name": filename, "subfolder": subfolder, "type": kind})
+        answer: dict[str, Any] = {"name": filename, "subfolder": subfolder, "type": kind}
+        if self.newer:
+            answer["asset"] = {
+                "id": str(uuid.uuid4()),
+                "name": filename,
+                "asset_hash": "blake3:" + hashlib.sha256(content).hexdigest(),
+                "size": len(content),
+                "mime_type": mimetypes.guess_type(filename)[0] or "application/octet-stream",
+                "tags": ["input"],
+            }
+        return web.json_response(answer)
 
     async def _view(self, request: web.Request) -> web.StreamResponse:
         query = request.query
@@ -712,8 +890,12 @@ class ComfyTestServer:
         if not os.path.isfile(file):
             return web.Response(status=404)
         disposition = {"Content-Disposition": f'filename="{filename}"'}
+        if self.newer:
+            disposition["X-Content-Type-Options"] = "nosniff"
         if "preview" in query:
             return await asyncio.to_thread(self._preview_response, file, query, disposition)
+        if self.view_mode is not None:
+            return await self._hostile_view(request)
         ext = os.path.splitext(filename)[1].lower()
         content_type = (
             _CONTENT_TYPES.get(ext)
@@ -723,6 +905,31 @@ class ComfyTestServer:
         if content_type in {"text/html", "application/xhtml+xml", "text/javascript", "text/css"}:
             content_type = "application/octet-stream"
         return web.FileResponse(file, headers={**disposition, "Content-Type": content_type})
+
+    async def _hostile_view(self, request: web.Request) -> web.StreamResponse:
+        """`/view` as a broken or hostile server sends it; see VIEW_MODES."""
+        mode = self.view_mode
+        response = web.StreamResponse(headers={"Content-Type": "image/png"})
+        if mode == "huge":
+            response.content_length = 10 * 1024**3
+        await response.prepare(request)
+        deadline = time.monotonic() + HANG_LIMIT
+        try:
+            if mode in ("stall", "huge"):
+                await response.write(b"\x89PNG")
+                await self._hang(request)
+            elif mode == "trickle":
+                await response.write(b"\x89PNG")
+                while time.monotonic() < deadline:
+                    await asyncio.sleep(0.02)
+                    await response.write(b"\x00")
+            elif mode == "endless":
+                chunk = b"\x89PNG" + bytes(64 * 1024 - 4)
+                while time.monotonic() < deadline:
+                    await response.write(chunk)
+        except (ConnectionError, RuntimeError):  # the client went away
+            pass
+        return response
 
     @staticmethod
     def _preview_response(
@@ -762,6 +969,8 @@ class ComfyTestServer:
                 log.exception("test server failed to run %s", item[1])
                 success, messages, result = False, [], {"outputs": {}, "meta": {}}
             prompt = self._running.pop(task_id)
+            if self.newer:
+                self._job_times.setdefault(item[1], {})["end"] = int(time.time() * 1000)
             if len(self._history) > MAXIMUM_HISTORY_SIZE:
                 self._history.pop(next(iter(self._history)))
             self._history[prompt[1]] = {
@@ -808,10 +1017,15 @@ class ComfyTestServer:
                 self._send(event, data, self._client_id)
 
         add_message("execution_start", {"prompt_id": prompt_id}, broadcast=False)
+        if self.newer:  # the asset seeder pauses while a prompt runs; a broadcast
+            self._send("assets.seed.paused", {"reason": "prompt_running"}, None)
+            self._job_times.setdefault(prompt_id, {})["start"] = int(time.time() * 1000)
         sigs = signatures(prompt, self._is_changed(prompt))
         job = _Job(item, sigs)
         job.progress = ProgressRegistry(
-            prompt_id, lambda event, data: self._send(event, data, self._client_id)
+            prompt_id,
+            lambda event, data: self._send(event, data, self._client_id),
+            activity=self.newer,
         )
         self._job = job
         self._cache.keep_only(set(sigs.values()))
@@ -910,6 +1124,18 @@ class ComfyTestServer:
             log.debug("node %s (%s) failed", node_id, class_type, exc_info=True)
             raise _NodeFailed(node_id, self._error_details(call, ex), ex) from ex
         self._cache.outputs[sig] = outputs
+        if ui and self.newer:  # the asset manager gives each output file an id
+            ui = {
+                key: [
+                    {**item, "id": str(uuid.uuid4()), "preview_id": None}
+                    if isinstance(item, dict)
+                    else item
+                    for item in items
+                ]
+                if key == "images" and isinstance(items, list)
+                else items
+                for key, items in ui.items()
+            }
         if ui:
             self._cache.ui[sig] = {
                 "output": ui,
@@ -1005,6 +1231,29 @@ class ComfyTestServer:
         )
         if image is not None and not self._supports_metadata(sid):
             self._send_bytes(struct.pack(">II", PREVIEW_IMAGE, 1) + image, sid)
+        if image is not None:
+            self.last_preview[job.prompt_id] = image
+            self.previews_sent += 1
+        if self.flood is not None:
+            self._flood(self.flood, job.prompt_id, node_id, value, total, sid)
+
+    def _flood(
+        self, flood: Flood, prompt_id: str, node_id: str, value: int, total: int, sid: str | None
+    ) -> None:
+        """Issue 10 item 7's hostile server: the step's messages again and again."""
+        for _ in range(flood.progress):
+            data = {"value": value, "max": total, "prompt_id": prompt_id, "node": node_id}
+            self._send("progress", data, sid)
+        metadata = json.dumps(
+            {"node_id": node_id, "prompt_id": prompt_id, "image_type": "image/jpeg"}
+        ).encode()
+        for _ in range(flood.previews):
+            self.previews_sent += 1
+            counter = self.previews_sent.to_bytes(8, "big")
+            image = b"\xff\xd8\xff\xe0" + counter + bytes(max(0, flood.preview_bytes - 12))
+            header = struct.pack(">II", PREVIEW_IMAGE_WITH_METADATA, len(metadata))
+            self._send_bytes(header + metadata + image, sid)
+            self.last_preview[prompt_id] = image
 
 
 def _model_folder_names() -> list[tuple[str, ...]]:
