@@ -11,6 +11,13 @@ Each server keeps a small window of our jobs (`window_running + window_queued`),
 and a job goes to the least-loaded server with room, so another GPU box adds
 throughput. Server text is untrusted: output names only go back to the server
 that gave them (`/view`) and never become paths here.
+
+Nothing waits forever (issue 10): every call has a deadline, downloads are
+capped and streamed to the engine's staging file, a server that stays silent
+past `silence_limit` has its jobs checked against `/queue` and failed when it
+does not answer, and while we wait `status.waiting` says on whom. A server
+that floods the socket is slowed by TCP (a bounded frame queue), and of its
+previews only the newest per job reaches the engine.
 """
 
 from __future__ import annotations
@@ -19,9 +26,11 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import time
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
@@ -30,6 +39,7 @@ from websockets.exceptions import ConnectionClosed
 from tui.backends.base import (
     Backend,
     BackendError,
+    BackendEvent,
     BackendStatus,
     BackendUnavailable,
     Cancelled,
@@ -42,7 +52,17 @@ from tui.backends.base import (
     Recovery,
     Started,
 )
-from tui.backends.comfyui.client import ClientError, ComfyClient, Refused, Unreachable
+from tui.backends.comfyui.client import (
+    DOWNLOAD_DEADLINE,
+    MAX_DOWNLOAD,
+    ClientError,
+    ComfyClient,
+    DownloadFailed,
+    Refused,
+    Unreachable,
+    duration_text,
+    size_text,
+)
 from tui.backends.comfyui.protocol import (
     HistoryResult,
     OutputFile,
@@ -57,9 +77,11 @@ from tui.backends.comfyui.protocol import (
 )
 from tui.backends.comfyui.workflows import (
     BoundWorkflow,
+    Problem,
     WorkflowError,
-    check_against_object_info,
+    find_problems,
     load_workflow,
+    refusal,
 )
 from tui.config import ProjectConfig, ServerConfig
 from tui.domain.models import AssetKind
@@ -77,6 +99,38 @@ START_WAIT = 5.0
 FOREIGN_POLL = 2.0
 """How often jobs from an earlier run (whose messages go to its client id) are checked."""
 UPLOAD_PREFIX = "storyboard-"
+SILENCE_LIMIT = 600.0
+"""Default `silence_limit`: a server with our jobs that sends no message for this long
+is asked about them; a job it is not running (or that it cannot say) ends."""
+WATCH_INTERVAL = 5.0
+"""How often silence is looked at, unanswered results are asked for again and
+`status.waiting` is refreshed."""
+PREVIEW_LIMIT = 16 * 1024 * 1024
+"""A preview frame over this is dropped (with one log line per connection)."""
+RECHECK_AFTER = 5.0
+"""A refusal for missing models re-reads `/object_info` if its check is older than this,
+so a checkpoint put in place is noticed without restarting anything."""
+
+
+class Where(Enum):
+    """Where a prompt was found on one server."""
+
+    RUNNING = "running"
+    PENDING = "pending"
+    FINISHED = "finished"
+    """In `/history`; `Location.result` says how it ended."""
+    ABSENT = "absent"
+    """Neither queued nor in history: the server does not know it."""
+    UNKNOWN = "unknown"
+    """The server did not answer."""
+
+
+@dataclass(frozen=True)
+class Location:
+    """What asking one server about one prompt found."""
+
+    where: Where
+    result: HistoryResult | None = None
 
 
 @dataclass(eq=False)
@@ -95,6 +149,10 @@ class _Job:
     """The server is done with it; its result is being fetched."""
     foreign: bool = False
     """Submitted by an earlier run: its messages go to that run's client id, not ours."""
+    waiting_since: float | None = None
+    """When a call for its result first went unanswered while the server stayed connected."""
+    stall: str = ""
+    """What that call said (e.g. "timed out"), for the failure if it never answers."""
 
 
 @dataclass(eq=False)
@@ -116,7 +174,9 @@ class _Server:
     jobs: dict[str, _Job] = field(default_factory=dict)
     online: bool = False
     reason: str = "not connected yet"
-    problems: dict[AssetKind, list[str]] = field(default_factory=dict)
+    problems: dict[AssetKind, list[Problem]] = field(default_factory=dict)
+    checked_at: float = 0.0
+    """When `problems` was worked out (each connect; again before a refusal)."""
     version: str | None = None
     current: str | None = None
     """The prompt now executing, for messages that do not name it."""
@@ -126,6 +186,11 @@ class _Server:
     task: asyncio.Task[None] | None = None
     foreign_check: asyncio.Task[None] | None = None
     checking_foreign: bool = False
+    heard: float = 0.0
+    """When its websocket last sent anything (monotonic seconds)."""
+    checking_silence: bool = False
+    dropped_previews: int = 0
+    """Previews over PREVIEW_LIMIT on this connection; only the first is logged."""
 
     @property
     def url(self) -> str:
@@ -153,11 +218,28 @@ class ComfyUIBackend(Backend):
         *,
         reconnect_delays: tuple[float, ...] = RECONNECT_DELAYS,
         lost_after: float | None = None,
+        max_download: int | None = None,
+        download_deadline: float | None = None,
+        silence_limit: float | None = None,
+        watch_interval: float = WATCH_INTERVAL,
     ) -> None:
         super().__init__()
         self.folder = folder
         self.config = config
         settings = config.comfyui
+        self.max_download = int(
+            _setting(settings, "max_download_bytes", MAX_DOWNLOAD, max_download)
+        )
+        """Bytes one output may have; more fails the job (`[comfyui] max_download_bytes`)."""
+        self.download_deadline = float(
+            _setting(settings, "download_deadline", DOWNLOAD_DEADLINE, download_deadline)
+        )
+        """Seconds one download may take in all (`[comfyui] download_deadline`)."""
+        self.silence_limit = float(
+            _setting(settings, "silence_limit", SILENCE_LIMIT, silence_limit)
+        )
+        """Seconds without a message before a server is asked about its jobs."""
+        self.watch_interval = watch_interval
         self.client_id = uuid.uuid4().hex
         """One per app run: ComfyUI sends a prompt's messages to the client id it came with."""
         self.reconnect_delays = reconnect_delays or RECONNECT_DELAYS
@@ -179,6 +261,11 @@ class ComfyUIBackend(Backend):
         self._uncertain: dict[str, _Server] = {}
         """Keys whose POST may have landed before its connection failed."""
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._previews: dict[str, Preview] = {}
+        """The newest preview per job whose first one is still in the event queue."""
+        self._watcher: asyncio.Task[None] | None = None
+        self._starved_since: float | None = None
+        """A submit found no server online at this time; cleared when one is back."""
         self._workflows: dict[AssetKind, BoundWorkflow] = {}
         self._workflow_errors: dict[AssetKind, str] = {}
         for kind in AssetKind:
@@ -198,6 +285,23 @@ class ComfyUIBackend(Backend):
         self._update_status()
 
     # -- the Backend interface ---------------------------------------------------------
+
+    async def events(self) -> AsyncIterator[BackendEvent]:
+        """As the base class, but a job's preview is always its newest (issue 10 item 7).
+
+        A server can send previews faster than the engine and its clients draw
+        them. Only one preview per job waits in the queue at a time, and frames
+        that arrive meanwhile replace its content, so memory holds at most one
+        preview per job however fast they come.
+        """
+        while True:
+            event = await self._events.get()
+            if isinstance(event, Preview):
+                newest = self._previews.pop(event.key, None)
+                if newest is None:
+                    continue
+                event = newest
+            yield event
 
     def workflow_id(self, kind: AssetKind) -> str:
         if kind in self._workflow_errors:
@@ -225,6 +329,7 @@ class ComfyUIBackend(Backend):
             return
         for server in self.servers:
             server.task = asyncio.create_task(self._link(server), name=f"comfyui {server.url}")
+        self._watcher = asyncio.create_task(self._watch(), name="comfyui watch")
         waits = [server.tried.wait() for server in self.servers]
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*waits), min(START_WAIT, self._timeout))
@@ -235,7 +340,13 @@ class ComfyUIBackend(Backend):
         workflow = self._workflow(spec.kind)
         if spec.key in self._uncertain and await self._adopt_uncertain(spec):
             return
-        server = self._pick(spec.kind)
+        try:
+            server = await self._choose(spec.kind)
+        except BackendUnavailable:
+            if self._starved_since is None and not any(s.online for s in self.servers):
+                self._starved_since = _now()
+                self._update_status()
+            raise
         job = _Job(spec, server, ProgressTracker(len(workflow.graph)))
         self._track(job)
         self._cancelled.discard(spec.key)
@@ -297,11 +408,11 @@ class ComfyUIBackend(Backend):
             return Recovery.LOST
         found = await asyncio.gather(*(self._locate(server, spec.key) for server in self.servers))
         unknown: set[_Server] = set()
-        for server, where in zip(self.servers, found, strict=True):
-            if where is None:
+        for server, location in zip(self.servers, found, strict=True):
+            if location.where is Where.UNKNOWN:
                 unknown.add(server)
-            elif where != "absent":
-                self._adopt(spec, server, where)
+            elif location.where is not Where.ABSENT:
+                self._adopt(spec, server, location)
                 return Recovery.TRACKING
         if not unknown:
             return Recovery.LOST
@@ -318,6 +429,7 @@ class ComfyUIBackend(Backend):
         self._closed = True
         tasks = [server.task for server in self.servers if server.task is not None]
         tasks += [s.foreign_check for s in self.servers if s.foreign_check is not None]
+        tasks += [self._watcher] if self._watcher is not None else []
         tasks += list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -354,13 +466,45 @@ class ComfyUIBackend(Backend):
             raise BackendUnavailable(f"no ComfyUI server is reachable ({reasons})")
         fit = [server for server in online if not server.problems.get(kind)]
         if not fit:
-            problems = online[0].problems[kind]
-            more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-            raise BackendError(f"{online[0].url}: " + "; ".join(problems[:3]) + more)
+            raise BackendError(self._refusal(kind))
         free = [server for server in fit if server.room > 0]
         if not free:
             raise BackendUnavailable("every ComfyUI server's window is full")
         return min(free, key=lambda server: (server.load, server.index))
+
+    def _refusal(self, kind: AssetKind) -> str:
+        """Why no online server can run `kind`: the same line the pre-batch check gives."""
+        return refusal({s.url: s.problems.get(kind, []) for s in self.servers if s.online})
+
+    async def _choose(self, kind: AssetKind) -> _Server:
+        """`_pick`, but a refusal first re-reads `/object_info` if its check is old.
+
+        Results are kept per connection (a restart reconnects and checks again);
+        only a refusal looks again sooner, so a model put in place after the
+        check is found without restarting the server or the app.
+        """
+        try:
+            return self._pick(kind)
+        except BackendError:
+            now = _now()
+            stale = [
+                server
+                for server in self.servers
+                if server.online
+                and server.problems.get(kind)
+                and now - server.checked_at >= RECHECK_AFTER
+            ]
+            if not stale:
+                raise
+        await asyncio.gather(*(self._recheck(server) for server in stale))
+        return self._pick(kind)
+
+    async def _recheck(self, server: _Server) -> None:
+        try:
+            await self._check(server)
+        except ClientError as error:
+            log.info("%s: cannot check the workflows again: %s", server.url, error)
+        self._update_status()
 
     def _track(self, job: _Job) -> None:
         self._jobs[job.spec.key] = job
@@ -388,26 +532,28 @@ class ComfyUIBackend(Backend):
                 f"cannot read the still {spec.image_path.name}: {error.strerror or error}"
             ) from None
         name = hashlib.sha256(data).hexdigest()[:24] + spec.image_path.suffix.lower()
-        return await server.client.upload_image(data, name, UPLOAD_PREFIX + spec.project_key)
+        return await server.client.upload_image(
+            data, name, UPLOAD_PREFIX + spec.project_key, deadline=self.download_deadline
+        )
 
     async def _adopt_uncertain(self, spec: JobSpec) -> bool:
         """A resubmit after a POST that may have landed: take the server's copy if it has one."""
         server = self._uncertain[spec.key]
         if not server.online:
             return False
-        where = await self._locate(server, spec.key)
-        if where is None:
+        found = await self._locate(server, spec.key)
+        if found.where is Where.UNKNOWN:
             return False
         del self._uncertain[spec.key]
-        if where == "absent":
+        if found.where is Where.ABSENT:
             return False
-        self._adopt(spec, server, where, foreign=False)
+        self._adopt(spec, server, found, foreign=False)
         return True
 
     # -- finding jobs again ------------------------------------------------------------
 
-    async def _locate(self, server: _Server, key: str) -> str | HistoryResult | None:
-        """Where `key` is: "running", "pending", its history, "absent", or None (no answer).
+    async def _locate(self, server: _Server, key: str) -> Location:
+        """Where `key` is on `server`.
 
         The queue is read before the history, so a job that finishes in between is
         still found (in the history); the other order could miss it.
@@ -415,25 +561,26 @@ class ComfyUIBackend(Backend):
         try:
             running, pending = await server.client.queue()
             if key in running:
-                return "running"
+                return Location(Where.RUNNING)
             if key in pending:
-                return "pending"
+                return Location(Where.PENDING)
             result = parse_history(await server.client.history(key), key)
         except ClientError as error:
             log.info("cannot ask %s about %s: %s", server.url, key, error)
-            return None
-        return result if result is not None else "absent"
+            return Location(Where.UNKNOWN)
+        return Location(Where.ABSENT) if result is None else Location(Where.FINISHED, result)
 
     def _adopt(
-        self, spec: JobSpec, server: _Server, where: str | HistoryResult, *, foreign: bool = True
+        self, spec: JobSpec, server: _Server, found: Location, *, foreign: bool = True
     ) -> None:
+        """Track a job the server already has (running, pending or finished)."""
         workflow = self._workflows.get(spec.kind)
         nodes = len(workflow.graph) if workflow is not None else 1
         job = _Job(spec, server, ProgressTracker(nodes), posted=True, foreign=foreign)
         self._track(job)
-        if isinstance(where, HistoryResult):
-            self._conclude_soon(job, where)
-        elif where == "running":
+        if found.result is not None:
+            self._conclude_soon(job, found.result)
+        elif found.where is Where.RUNNING:
             job.running = True
             server.current = spec.key
             self._mark_started(job)
@@ -500,18 +647,20 @@ class ComfyUIBackend(Backend):
             key = orphan.spec.key
             if self._orphans.get(key) is not orphan:
                 continue
-            where: str | HistoryResult | None
+            location: Location | None = None
             if key in running:
-                where = "running"
+                location = Location(Where.RUNNING)
             elif key in pending:
-                where = "pending"
+                location = Location(Where.PENDING)
             else:
-                where = parse_history(await server.client.history(key), key)
+                result = parse_history(await server.client.history(key), key)
                 if self._orphans.get(key) is not orphan:
                     continue  # another check got there first
-            if where is not None:
+                if result is not None:
+                    location = Location(Where.FINISHED, result)
+            if location is not None:
                 del self._orphans[key]
-                self._adopt(orphan.spec, server, where)
+                self._adopt(orphan.spec, server, location)
                 continue
             orphan.unchecked.discard(server)
             if not orphan.unchecked:
@@ -559,7 +708,10 @@ class ComfyUIBackend(Backend):
             server.online = True
             server.reason = ""
             server.offline_since = None
+            server.heard = _now()
+            server.dropped_previews = 0
             server.tried.set()
+            self._starved_since = None
             self._update_status()
             if self.on_ready is not None:
                 try:
@@ -586,6 +738,7 @@ class ComfyUIBackend(Backend):
         try:
             await self._reconcile(server)
             async for frame in socket:
+                server.heard = _now()
                 try:
                     if isinstance(frame, str):
                         self._on_text(server, frame)
@@ -615,12 +768,14 @@ class ComfyUIBackend(Backend):
         version = system.get("comfyui_version") if isinstance(system, dict) else None
         server.version = clean(version, 40) if isinstance(version, str) else None
         server.problems = {}
+        server.checked_at = _now()
         for kind, workflow in self._workflows.items():
             try:
-                problems = check_against_object_info(workflow, info)
+                problems = find_problems(workflow, info)
             except Exception as error:  # an /object_info shaped like nothing we know
                 log.exception("%s: cannot check the %s", server.url, workflow.label)
-                problems = [f"{workflow.label}: cannot check it against this server ({error})"]
+                text = f"{workflow.label}: cannot check it against this server ({error})"
+                problems = [Problem(text)]
             if problems:
                 server.problems[kind] = problems
                 log.warning("%s cannot run the %s: %s", server.url, workflow.label, problems[0])
@@ -695,13 +850,31 @@ class ComfyUIBackend(Backend):
         # after the final `executing {node: null}`, which comes once history has it.
 
     def _on_binary(self, server: _Server, frame: bytes) -> None:
+        if len(frame) > PREVIEW_LIMIT:
+            server.dropped_previews += 1
+            if server.dropped_previews == 1:
+                log.warning(
+                    "%s: dropped a %s preview, over the %s limit "
+                    "(more on this connection are dropped without a word)",
+                    server.url,
+                    size_text(len(frame)),
+                    size_text(PREVIEW_LIMIT),
+                )
+            return
         preview = decode_preview(frame)
         if preview is None:
             return
         key = preview.prompt_id or server.current
         job = server.jobs.get(key) if key is not None else None
         if job is not None and not job.concluding:
-            self.emit(Preview(job.spec.key, preview.data, preview.mime))
+            self._offer(Preview(job.spec.key, preview.data, preview.mime))
+
+    def _offer(self, preview: Preview) -> None:
+        """Queue a preview, or replace the one of that job still waiting in the queue."""
+        waiting = preview.key in self._previews
+        self._previews[preview.key] = preview
+        if not waiting:
+            self.emit(preview)
 
     def _mark_started(self, job: _Job) -> None:
         job.running = True
@@ -745,7 +918,13 @@ class ComfyUIBackend(Backend):
             await self._deliver(job, result)
         except Unreachable as error:
             log.info("%s: result of %s must wait: %s", server.url, key, error)
-            job.concluding = False  # reconciled when the server is back
+            job.concluding = False
+            if server.online:  # connected but unanswered: asked again by the watch
+                if job.waiting_since is None:
+                    job.waiting_since = _now()
+                job.stall = _reason(error)
+                self._update_status()
+            # else: reconciled when the server is back
         except ClientError as error:
             self._end(job, Failed(key, f"{server.url}: {error}"))
 
@@ -772,16 +951,105 @@ class ComfyUIBackend(Backend):
             self._end(job, Failed(key, no_output_message(kind, result)))
             return
         try:
-            safe_suffix(chosen.filename, kind)
+            suffix = safe_suffix(chosen.filename, kind)
         except StoreError as error:
             self._end(job, Failed(key, f"{job.server.url}: {error}"))
             return
+        staging = job.spec.staging
         try:
-            data = await job.server.client.view(chosen.filename, chosen.subfolder, chosen.type)
+            data = await job.server.client.download(
+                chosen.filename,
+                chosen.subfolder,
+                chosen.type,
+                name=f"scene-{job.spec.scene_position:04d}{suffix}",
+                dest=staging,
+                limit=self.max_download,
+                deadline=self.download_deadline,
+            )
         except Refused as error:
             self._end(job, Failed(key, _download_failure(chosen, result, error)))
             return
-        self._end(job, Output(key, data, chosen.filename))
+        except DownloadFailed as error:
+            self._end(job, Failed(key, str(error)))
+            return
+        self._end(job, Output(key, data, chosen.filename, path=staging))
+
+    # -- waiting and silence -------------------------------------------------------------
+
+    async def _watch(self) -> None:
+        """Every `watch_interval`: retry unanswered results, question silent servers."""
+        while not self._closed:
+            await asyncio.sleep(self.watch_interval)
+            try:
+                self._tick(_now())
+            except Exception:  # the watch must outlive a bug in one round
+                log.exception("comfyui watch failed")
+
+    def _tick(self, now: float) -> None:
+        for server in self.servers:
+            if not server.online:
+                continue
+            busy = [job for job in server.jobs.values() if job.posted]
+            for job in busy:
+                if job.waiting_since is None or job.concluding:
+                    continue
+                if now - job.waiting_since >= self.silence_limit:
+                    limit = duration_text(self.silence_limit)
+                    message = f"no answer from ComfyUI at {server.url} for {limit}"
+                    self._end(job, Failed(job.spec.key, f"{message} ({job.stall})"))
+                else:
+                    self._conclude_soon(job)
+            watched = [job for job in busy if not job.concluding and job.waiting_since is None]
+            silent = now - server.heard >= self.silence_limit
+            if watched and silent and not server.checking_silence:
+                server.checking_silence = True
+                self._spawn(self._check_silent(server))
+        self._update_status()
+
+    async def _check_silent(self, server: _Server) -> None:
+        """The socket said nothing for `silence_limit`: ask `/queue` and `/history`.
+
+        A job the server runs or holds in its queue is kept (it may be waiting
+        behind a long render); one it finished is fetched; one it forgot is lost,
+        as after a reconnect; and if it does not answer, its jobs fail.
+        """
+        quiet = _now() - server.heard
+        try:
+            await self._reconcile(server)
+        except ClientError as error:
+            if server.online:
+                reason = (
+                    f"ComfyUI at {server.url} has sent nothing for {duration_text(quiet)} "
+                    f"and does not answer ({_reason(error)})"
+                )
+                for job in list(server.jobs.values()):
+                    if job.posted and not job.concluding:
+                        self._end(job, Failed(job.spec.key, reason))
+        finally:
+            server.checking_silence = False
+
+    def _waiting(self, now: float) -> str:
+        """What jobs are waiting on, per server, for `status.waiting`."""
+        lines: list[str] = []
+        starved = self._starved_since is not None
+        for server in self.servers:
+            busy = [job for job in server.jobs.values() if job.posted]
+            if not server.online:
+                if (busy or starved) and server.offline_since is not None:
+                    gone = int(now - server.offline_since)
+                    lines.append(
+                        f"waiting for ComfyUI at {server.url} ({server.reason} for {gone} s)"
+                    )
+                continue
+            stuck = [now - job.waiting_since for job in busy if job.waiting_since is not None]
+            if stuck:
+                lines.append(
+                    f"waiting for ComfyUI at {server.url} (no answer for {int(max(stuck))} s)"
+                )
+            elif busy and now - server.heard >= 2 * self.watch_interval:
+                quiet = int(now - server.heard)
+                lines.append(f"waiting for ComfyUI at {server.url} (no message for {quiet} s)")
+        return "; ".join(lines)
 
     # -- bookkeeping -------------------------------------------------------------------
 
@@ -803,9 +1071,10 @@ class ComfyUIBackend(Backend):
         for server in self.servers:
             if not server.online and server.tried.is_set():
                 notes.append(f"{server.url}: {server.reason}")
-            for problems in server.problems.values():
-                more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-                notes.append(f"{server.url}: {problems[0]}{more}")
+        for kind in AssetKind:
+            line = refusal({s.url: s.problems.get(kind, []) for s in self.servers})
+            if line:
+                notes.append(line)
         if not self.servers:
             notes.append("no ComfyUI servers configured ([comfyui] servers)")
         self.set_status(
@@ -815,6 +1084,7 @@ class ComfyUIBackend(Backend):
                 servers=len(self.servers),
                 queue=len(self._jobs) + len(self._orphans),
                 detail="; ".join(notes),
+                waiting=self._waiting(_now()),
             )
         )
 
@@ -824,7 +1094,19 @@ def _reason(error: ClientError) -> str:
 
 
 def _now() -> float:
-    return asyncio.get_running_loop().time()
+    """Monotonic seconds (the event loop's clock too), usable before a loop runs."""
+    return time.monotonic()
+
+
+def _setting(settings: object, name: str, default: float, given: float | None) -> float:
+    """A constructor value, else `[comfyui] name` when the config has that field, else default.
+
+    Read with getattr so the backend works before `ComfyUIConfig` grows the field.
+    """
+    if given is not None:
+        return given
+    value = getattr(settings, name, None)
+    return default if value is None else float(value)
 
 
 def _download_failure(chosen: OutputFile, result: HistoryResult, error: Refused) -> str:

@@ -8,10 +8,13 @@ them differently: `Unreachable` (try again later, maybe elsewhere) and `Refused`
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import errno
 import socket
 from collections.abc import Mapping
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -21,8 +24,24 @@ from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 from tui.backends.comfyui.protocol import FEATURE_FLAGS, clean, describe_rejection, queue_ids
 from tui.config import ServerConfig
 
-WS_MAX_SIZE = 64 * 1024 * 1024
-"""Previews of large frames exceed websockets' 1 MiB default."""
+WS_MAX_SIZE = 32 * 1024 * 1024
+"""The largest websocket frame we read at all; a bigger one ends the connection (code 1009).
+
+Previews of large frames exceed websockets' 1 MiB default; the backend drops any
+preview over `PREVIEW_LIMIT` (16 MiB) with a log line, so this is only the hard stop.
+"""
+WS_MAX_QUEUE = 4
+"""Frames websockets buffers before it stops reading the socket, so a server that floods
+us is slowed by TCP instead of filling our memory (at most about 4 x WS_MAX_SIZE)."""
+WS_PING = 20.0
+"""Keepalive: a socket whose pong does not come within this many seconds is closed."""
+MAX_DOWNLOAD = 2 * 1024**3
+"""Default cap on one downloaded output (`max_download_bytes`)."""
+DOWNLOAD_DEADLINE = 600.0
+"""Default time one download may take in all (`download_deadline`), on top of the
+per-read `timeout`, so a server that trickles a byte at a time cannot hold a job forever."""
+_FLUSH = 1024 * 1024
+"""Bytes gathered before a chunk of a streamed download is written out (in a thread)."""
 _GATEWAY = frozenset({502, 503, 504})
 """A proxy in front of a server that is (re)starting: try again later."""
 
@@ -46,6 +65,25 @@ class Refused(ClientError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+class DownloadFailed(ClientError):
+    """A download broke a limit (size, deadline) or stalled; the job fails with this line."""
+
+
+def size_text(count: int) -> str:
+    """`2 GiB`, `1.5 MiB`, `512 bytes`: limits as a person would write them."""
+    for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if count >= scale:
+            return f"{count / scale:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{count} bytes"
+
+
+def duration_text(seconds: float) -> str:
+    """`10 min`, `1.5 min`, `40 s`, `0.5 s`."""
+    if seconds >= 60:
+        return f"{seconds / 60:.1f}".removesuffix(".0") + " min"
+    return f"{seconds:.1f}".removesuffix(".0") + " s"
 
 
 def ws_url(url: str, client_id: str) -> str:
@@ -74,7 +112,12 @@ def _describe_transport(error: BaseException) -> str:
 
 
 class ComfyClient:
-    """REST and websocket calls to one server, each bounded by `timeout` seconds."""
+    """REST and websocket calls to one server, each bounded by `timeout` seconds.
+
+    httpx's timeout bounds each connect and each read; a server that answers a
+    byte at a time would never trip it, so every call also has an overall
+    deadline (`timeout` for REST, `download_deadline` for transfers).
+    """
 
     def __init__(
         self,
@@ -102,12 +145,15 @@ class ComfyClient:
 
     # -- plumbing ---------------------------------------------------------------------
 
-    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def _request(
+        self, method: str, path: str, *, deadline: float | None = None, **kwargs: Any
+    ) -> httpx.Response:
         try:
-            response = await self._http.request(method, path, **kwargs)
+            async with asyncio.timeout(self.timeout if deadline is None else deadline):
+                response = await self._http.request(method, path, **kwargs)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
             raise Unreachable(f"{self.url}: {_describe_transport(error)}") from None
-        except httpx.TransportError as error:  # read/write timeout, reset mid-request
+        except (httpx.TransportError, TimeoutError) as error:  # timeouts, reset mid-request
             raise Unreachable(
                 f"{self.url}: {_describe_transport(error)}", maybe_sent=True
             ) from None
@@ -165,11 +211,15 @@ class ComfyClient:
         """Stop the prompt if it is the one running; otherwise nothing happens."""
         await self._ok("POST", "/interrupt", json={"prompt_id": prompt_id})
 
-    async def upload_image(self, data: bytes, name: str, subfolder: str) -> str:
+    async def upload_image(
+        self, data: bytes, name: str, subfolder: str, *, deadline: float = DOWNLOAD_DEADLINE
+    ) -> str:
         """Upload into `input/subfolder`; returns what LoadImage takes (`subfolder/name`)."""
         files = {"image": (name, data, "application/octet-stream")}
         fields = {"type": "input", "subfolder": subfolder, "overwrite": "true"}
-        answer = await self._json("POST", "/upload/image", files=files, data=fields)
+        answer = await self._json(
+            "POST", "/upload/image", files=files, data=fields, deadline=deadline
+        )
         stored = answer.get("name") if isinstance(answer, dict) else None
         folder = answer.get("subfolder") if isinstance(answer, dict) else None
         if not isinstance(stored, str) or not stored:
@@ -177,14 +227,97 @@ class ComfyClient:
         return f"{folder}/{stored}" if isinstance(folder, str) and folder else stored
 
     async def view(self, filename: str, subfolder: str, folder_type: str) -> bytes:
-        """Download an output; the names are the server's own and only go back to it."""
+        """Download an output into memory, with the default limits."""
+        return await self.download(filename, subfolder, folder_type, name=filename)
+
+    async def download(
+        self,
+        filename: str,
+        subfolder: str,
+        folder_type: str,
+        *,
+        name: str,
+        dest: Path | None = None,
+        limit: int = MAX_DOWNLOAD,
+        deadline: float = DOWNLOAD_DEADLINE,
+    ) -> bytes:
+        """Stream an output from `/view` into `dest` (then returns b"") or into memory.
+
+        The server's names only go back to it; `name` is ours, for messages. At
+        most `limit` bytes are taken (an announced length over it is refused
+        before reading), the whole transfer must end within `deadline`, and each
+        read within `timeout`. Whatever breaks a rule raises `DownloadFailed` and
+        leaves no partial file at `dest`.
+        """
         params = {"filename": filename, "subfolder": subfolder, "type": folder_type}
-        response = await self._request("GET", "/view", params=params)
-        if response.status_code != 200:
-            raise Refused(
-                response.status_code, f"GET /view {filename!r}: HTTP {response.status_code}"
-            )
-        return response.content
+        memory = bytearray()
+        handle: IO[bytes] | None = None
+        try:
+            if dest is not None:
+                handle = await asyncio.to_thread(dest.open, "wb")
+            async with asyncio.timeout(deadline):
+                await self._stream(params, filename, name, limit, memory, handle)
+            if handle is not None:
+                await asyncio.to_thread(_write_and_close, handle, bytes(memory))
+                handle = None
+                return b""
+            return bytes(memory)
+        except TimeoutError:
+            raise DownloadFailed(
+                f"ComfyUI took more than {duration_text(deadline)} to send {name}"
+            ) from None
+        except OSError as error:  # our side: the staging file
+            raise DownloadFailed(f"cannot write {name}: {error.strerror or error}") from None
+        finally:
+            if handle is not None:  # failed: no partial file stays behind
+                handle.close()
+                if dest is not None:
+                    with contextlib.suppress(OSError):
+                        dest.unlink()
+
+    async def _stream(
+        self,
+        params: dict[str, str],
+        filename: str,
+        name: str,
+        limit: int,
+        memory: bytearray,
+        handle: IO[bytes] | None,
+    ) -> None:
+        try:
+            async with self._http.stream("GET", "/view", params=params) as response:
+                status = response.status_code
+                if status in _GATEWAY:
+                    raise Unreachable(f"{self.url}: HTTP {status} from a gateway")
+                if status != 200:
+                    raise Refused(status, f"GET /view {filename!r}: HTTP {status}")
+                announced = response.headers.get("content-length", "")
+                if announced.isdigit() and int(announced) > limit:
+                    raise DownloadFailed(
+                        f"ComfyUI offered {size_text(int(announced))} for {name}, "
+                        f"more than the {size_text(limit)} limit"
+                    )
+                received = 0
+                async for chunk in response.aiter_bytes():
+                    received += len(chunk)
+                    if received > limit:
+                        raise DownloadFailed(
+                            f"ComfyUI sent more than {size_text(limit)} for {name}"
+                        )
+                    memory += chunk
+                    if handle is not None and len(memory) >= _FLUSH:
+                        await asyncio.to_thread(handle.write, bytes(memory))
+                        memory.clear()
+        except httpx.ReadTimeout:
+            raise DownloadFailed(
+                f"ComfyUI stopped sending {name} (nothing for {duration_text(self.timeout)})"
+            ) from None
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+            raise Unreachable(f"{self.url}: {_describe_transport(error)}") from None
+        except httpx.TransportError as error:
+            raise Unreachable(
+                f"{self.url}: {_describe_transport(error)}", maybe_sent=True
+            ) from None
 
     async def object_info(self) -> dict[str, Any]:
         answer = await self._json("GET", "/object_info")
@@ -212,7 +345,9 @@ class ComfyClient:
                 open_timeout=self.timeout,
                 close_timeout=min(self.timeout, 2.0),
                 max_size=WS_MAX_SIZE,
-                max_queue=None,
+                max_queue=WS_MAX_QUEUE,
+                ping_interval=WS_PING,
+                ping_timeout=WS_PING,
                 compression=None,
             )
         except InvalidStatus as error:
@@ -228,3 +363,10 @@ class ComfyClient:
             await socket.close()
             raise Unreachable(f"{self.url}: the websocket closed at once") from None
         return socket
+
+
+def _write_and_close(handle: IO[bytes], rest: bytes) -> None:
+    try:
+        handle.write(rest)
+    finally:
+        handle.close()

@@ -129,6 +129,9 @@ class ProgressTracker:
     """
 
     CEILING = 0.99
+    STEP = 0.001
+    """Smaller rises are not worth an event: a server sending endless progress messages
+    (issue 10 item 7) gives at most 1,000 events per job instead of one per message."""
 
     def __init__(self, nodes: int) -> None:
         self.nodes = max(1, nodes)
@@ -181,6 +184,8 @@ class ProgressTracker:
         if self.node in self.cached or self.node in self.finished:
             part = 0.0
         fraction = min(self.CEILING, (done + part) / self.total)
+        if fraction < self.fraction + self.STEP and fraction < self.CEILING:
+            return None
         if fraction <= self.fraction:
             return None
         self.fraction = fraction
