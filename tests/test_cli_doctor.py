@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from tests.comfyui_server import ComfyTestServer
+from tests.comfyui_server import ComfyTestServer, bundled_models
 from tests.conftest import FIXTURES
 
 
@@ -30,7 +30,7 @@ async def doctor(*args: str) -> tuple[int, str]:
 async def test_doctor_reports_a_server_and_the_project_workflows(
     tmp_path: Path, project_dir: Path
 ) -> None:
-    async with ComfyTestServer(tmp_path / "comfy") as server:
+    async with ComfyTestServer(tmp_path / "comfy", models=bundled_models()) as server:
         (project_dir / "storyboard.toml").write_text(
             f'[comfyui]\nservers = ["{server.url}"]\n', encoding="utf-8"
         )
@@ -47,14 +47,19 @@ async def test_doctor_prints_a_fix_for_a_missing_node(tmp_path: Path, project_di
     info.pop("WanCameraEmbedding")
     (tmp_path / "object_info.json").write_text(json.dumps(info), encoding="utf-8")
     async with ComfyTestServer(
-        tmp_path / "comfy", object_info_path=tmp_path / "object_info.json"
+        tmp_path / "comfy", object_info_path=tmp_path / "object_info.json", models=bundled_models()
     ) as server:
         (project_dir / "storyboard.toml").write_text(
             f'[comfyui]\nservers = ["{server.url}"]\n', encoding="utf-8"
         )
         code, out = await doctor(str(project_dir))
     assert code == 1
-    assert "no node type 'WanCameraEmbedding'; install the custom node" in out
+    lines = out.splitlines()
+    [at] = [i for i, line in enumerate(lines) if "no node type 'WanCameraEmbedding'" in line]
+    assert lines[at].startswith("    ✗ bundled video workflow: node 55 (WanCameraEmbedding)")
+    assert lines[at + 1] == (
+        "        fix: install the custom node that provides it, or replace the node"
+    )
     assert out.rstrip().endswith("1 problem found.")
 
 

@@ -20,7 +20,12 @@ import pytest
 from aiohttp import web
 from rich.console import Console
 
-from tests.comfyui_server import ComfyTestServer, bad_workflows, load_transcript
+from tests.comfyui_server import (
+    ComfyTestServer,
+    bad_workflows,
+    bundled_models,
+    load_transcript,
+)
 from tests.comfyui_server.media import sample_png
 from tests.comfyui_server.transcript import SCENARIOS
 from tui.backends.comfyui.client import ComfyClient, Refused, Unreachable, ws_url
@@ -343,7 +348,9 @@ def _report_text(report: Any) -> tuple[int, str]:
     return code, out.getvalue()
 
 
-async def test_doctor_passes_a_good_server(comfy: ComfyTestServer, tmp_path: Path) -> None:
+async def test_doctor_passes_a_good_server(tmp_path: Path) -> None:
+    comfy = ComfyTestServer(tmp_path / "comfy", models=bundled_models())
+    await comfy.start()
     comfy.pause()
     graph = load_transcript("image").exchange("POST", "/prompt").request["json"]["prompt"]
     api = ComfyClient(ServerConfig(url=comfy.url), client_id="other", timeout=5)
@@ -351,6 +358,7 @@ async def test_doctor_passes_a_good_server(comfy: ComfyTestServer, tmp_path: Pat
     await api.aclose()
     workflows = load_workflows(ProjectFolder(tmp_path), ProjectConfig())
     report = await run_doctor([ServerConfig(url=comfy.url)], workflows, timeout=5)
+    await comfy.stop()
     code, text = _report_text(report)
     assert code == 0 and report.ok, text
     assert "ComfyUI 0.3.64" in text and "queue 0 running, 1 pending" in text
@@ -379,8 +387,8 @@ async def test_doctor_names_each_problem_with_a_fix(tmp_path: Path) -> None:
     code, text = _report_text(report)
     assert code == 1 and not report.ok
     assert "missing.json: no such file" in text
-    assert "no node type 'WanCameraEmbedding'; install the custom node" in text
-    assert f"{down.url}: connection refused" in text and "fix: start ComfyUI" in text
+    assert "no node type 'WanCameraEmbedding'\n        fix: install the custom node" in text
+    assert f"  ✗ {down.url}: connection refused\n      fix: start ComfyUI" in text
     assert "problems found" in text
 
 
