@@ -9,20 +9,24 @@ scene gives byte-identical PNGs and an edit always shows up as a visible change.
 from __future__ import annotations
 
 import colorsys
+import contextlib
 import functools
 import hashlib
 import io
 import math
+import os
 import random
 import re
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import av
 from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 
 from tui.domain.camera import CAMERA_NAMES
+from tui.domain.models import scene_seconds_limit
 
 ProgressFn = Callable[[int, int], None]
 """(done, total), called from the rendering thread."""
@@ -116,6 +120,32 @@ def clean_text(text: str) -> str:
     return " ".join("".join(kept).split())
 
 
+NARROWEST_GLYPH = 0.15
+"""No glyph of the card's font is narrower than this fraction of its size (with
+room to spare), which bounds how many characters a panel line can ever show."""
+
+
+def card_text_budget(line_width: float, panel_height: float, size: int, line_h: int) -> int:
+    """The most characters a prompt panel of this size could possibly draw."""
+    lines = max(1, int(panel_height // line_h))
+    per_line = int(line_width / max(1.0, size * NARROWEST_GLYPH)) + 1
+    return lines * per_line
+
+
+def card_text(text: str, budget: int) -> str:
+    """What the card draws of a prompt: cleaned, and at most `budget` characters.
+
+    The card shows a few lines, so a 1 MB prompt is cut before any cleaning or
+    measuring; the stored prompt stays whole. A cut ends in an ellipsis.
+    """
+    text = text.lstrip()
+    head = text[: budget * 4]  # escape codes and controls shrink when cleaned
+    cleaned = clean_text(head)
+    if len(cleaned) > budget or len(head) < len(text):
+        return cleaned[:budget].rstrip() + "…"
+    return cleaned
+
+
 @functools.lru_cache(maxsize=32)
 def _font(size: int) -> AnyFont:
     """Pillow's bundled font: nothing to ship, and it looks the same on every machine."""
@@ -134,15 +164,34 @@ def _text_width(font: AnyFont, text: str) -> float:
 
 
 def _split_long(word: str, font: AnyFont, max_width: float) -> Iterator[str]:
-    """Hard-break a word wider than a line (URLs, 5,000 x's) into line-sized chunks."""
-    chunk = ""
-    for ch in word:
-        if chunk and _text_width(font, chunk + ch) > max_width:
-            yield chunk
-            chunk = ""
-        chunk += ch
-    if chunk:
-        yield chunk
+    """Hard-break a word wider than a line (URLs, 5,000 x's) into line-sized chunks.
+
+    Each chunk's length is found by doubling then halving, so a line costs a
+    few measurements rather than one per character.
+    """
+    start = 0
+    while start < len(word):
+        rest = len(word) - start
+        fits = 1  # a line always takes at least one character
+        step = 1
+        while fits < rest:
+            trial = min(rest, fits + step)
+            if _text_width(font, word[start : start + trial]) > max_width:
+                break
+            fits = trial
+            step *= 2
+        else:
+            yield word[start:]
+            return
+        low, high = fits, min(rest, fits + step)  # low fits, high does not
+        while high - low > 1:
+            mid = (low + high) // 2
+            if _text_width(font, word[start : start + mid]) <= max_width:
+                low = mid
+            else:
+                high = mid
+        yield word[start : start + low]
+        start += low
 
 
 def _wrap(text: str, font: AnyFont, max_width: float, max_lines: int) -> list[str]:
@@ -361,10 +410,11 @@ def _text_layer(
         )
 
     # The prompt panel along the bottom, as tall as its text, at most a third of the card.
-    text = _drawable(clean_text(prompt), font) or "(no prompt)"
-    negative = _drawable(clean_text(negative_prompt), small)
     panel_w = w - pad * 4
     max_panel_h = h * 0.36
+    budget = card_text_budget(panel_w - pad * 2, max_panel_h - pad * 2, size, line_h)
+    text = _drawable(card_text(prompt, budget), font) or "(no prompt)"
+    negative = _drawable(card_text(negative_prompt, budget), small)
     neg_h = line_h if negative else 0
     max_lines = max(1, int((max_panel_h - pad * 2 - neg_h) // line_h))
     lines = _wrap(text, font, panel_w - pad * 2, max_lines)
@@ -457,15 +507,14 @@ class _View:
     angle: float = 0.0
 
 
-def _views(camera: str, motion: float, count: int, width: int, height: int) -> list[_View]:
-    """The camera path, one view per frame.
+def _views(camera: str, motion: float, count: int, width: int, height: int) -> Iterator[_View]:
+    """The camera path, one view per frame, made as they are needed: never a list of them.
 
     Directions follow the camera, not the picture: pan_left turns the camera
     left (the picture slides right), roll_cw rolls it clockwise (the picture
     turns anticlockwise). Pans and rolls are centred on the still (a roll passes
     through level half-way), which keeps the crop they force small.
     """
-    steps = [_ease(i / (count - 1)) if count > 1 else 0.0 for i in range(count)]
     pan_x = PAN_FRACTION * motion * width
     pan_y = PAN_FRACTION * motion * height
     zoom_to = 1.0 + (ZOOM_FACTOR - 1.0) * motion
@@ -482,10 +531,11 @@ def _views(camera: str, motion: float, count: int, width: int, height: int) -> l
         "roll_ccw": lambda s: _View(angle=roll * (0.5 - s)),
     }
     path = paths[camera]
-    return [path(s) for s in steps]
+    for i in range(count):
+        yield path(_ease(i / (count - 1)) if count > 1 else 0.0)
 
 
-def _margin(views: list[_View], width: int, height: int) -> float:
+def _margin(views: Iterable[_View], width: int, height: int) -> float:
     """How much the whole clip must be magnified so no view ever leaves the still.
 
     A view of size (w/z, h/z) rotated by a and shifted by (dx, dy) has a
@@ -560,6 +610,10 @@ def _frame(
     )
 
 
+Destination = str | os.PathLike[str] | BinaryIO
+"""Where a clip is written: a path, or a seekable binary file (mp4 rewrites its index)."""
+
+
 def render_clip(
     *,
     still: bytes,
@@ -572,7 +626,41 @@ def render_clip(
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
 ) -> bytes:
-    """MP4 (H.264, yuv420p) bytes of an animatic.
+    """MP4 (H.264, yuv420p) bytes of an animatic; see `write_clip`, which streams to a file."""
+    out = io.BytesIO()
+    write_clip(
+        out,
+        still=still,
+        camera=camera,
+        motion=motion,
+        duration=duration,
+        fps=fps,
+        width=width,
+        height=height,
+        progress=progress,
+        cancel=cancel,
+    )
+    return out.getvalue()
+
+
+def write_clip(
+    dest: Destination,
+    *,
+    still: bytes,
+    camera: str,
+    motion: float,
+    duration: float,
+    fps: int,
+    width: int,
+    height: int,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> None:
+    """Encode an animatic (MP4, H.264, yuv420p) straight into `dest`.
+
+    Frames are made, encoded and dropped one at a time, so memory stays flat
+    however long the scene. A duration over the scene limit is refused: a
+    stored value from before the limit must fail its job, not run for days.
 
     yuv420p needs even dimensions, so an odd width or height is rounded down by
     one pixel; the clip is at most one pixel narrower or shorter than asked.
@@ -581,8 +669,9 @@ def render_clip(
         raise ValueError(f"unknown camera {camera!r}; choose one of: {', '.join(CAMERA_NAMES)}")
     if not 0.0 <= motion <= 1.0:
         raise ValueError(f"motion must be between 0.0 and 1.0, got {motion!r}")
-    if not math.isfinite(duration) or duration < 0:
-        raise ValueError(f"duration must be a finite number of seconds >= 0, got {duration!r}")
+    limit = scene_seconds_limit()
+    if not (math.isfinite(duration) and 0 <= duration <= limit):
+        raise ValueError(f"duration must be between 0 and {limit:g} seconds, got {duration!r}")
     if fps < 1:
         raise ValueError(f"fps must be at least 1, got {fps!r}")
     width -= width % 2
@@ -597,16 +686,41 @@ def render_clip(
     picture = picture.convert("RGB")
 
     total = frame_count(duration, fps)
-    views = _views(camera, motion, total, width, height)
-    margin = _margin(views, width, height)
+
+    def views() -> Iterator[_View]:
+        return _views(camera, motion, total, width, height)
+
+    margin = _margin(views(), width, height)
     native = min(picture.width / width, picture.height / height)  # still px per output px
-    best_zoom = margin * max(v.zoom for v in views)
+    best_zoom = margin * max(v.zoom for v in views())
     source = _prescale(picture, width, height, max(margin, min(best_zoom, native)))
 
     affine = camera.startswith("roll_") and motion > 0
+    target: str | BinaryIO = os.fspath(dest) if isinstance(dest, os.PathLike | str) else dest
+    try:
+        shape = (total, fps, width, height)
+        _encode(target, source, views(), margin, shape, affine, progress, cancel)
+    except BaseException:
+        if isinstance(target, str):  # no half-written clip is left behind
+            with contextlib.suppress(OSError):
+                os.unlink(target)
+        raise
+    _report(progress, total, total)
 
-    out = io.BytesIO()
-    with av.open(out, mode="w", format="mp4") as container:
+
+def _encode(
+    target: str | BinaryIO,
+    source: Image.Image,
+    views: Iterator[_View],
+    margin: float,
+    shape: tuple[int, int, int, int],
+    affine: bool,
+    progress: ProgressFn | None,
+    cancel: CancelFn | None,
+) -> None:
+    """Make, encode and drop one frame at a time; `shape` is (frames, fps, width, height)."""
+    total, fps, width, height = shape
+    with av.open(target, mode="w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=fps, options=dict(X264_OPTIONS))
         stream.width = width
         stream.height = height
@@ -622,5 +736,3 @@ def render_clip(
                 _report(progress, index + 1, total)
         for packet in stream.encode():
             container.mux(packet)
-    _report(progress, total, total)
-    return out.getvalue()
