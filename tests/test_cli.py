@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,26 +14,12 @@ from typing import Any
 import pytest
 
 from tests.conftest import SAMPLE, storyboard_json
-from tui.engine.engine import LOCK_NAME, RunnerLock
-from tui.store.folder import OWN_NAME, TEMP_PREFIX
-
-STORYBOARD = [sys.executable, "-m", "tui"]
-
-
-def run(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*STORYBOARD, *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "160"},
-    )
-
-
-def status_json(project: Path) -> dict[str, Any]:
-    result = run("status", project, "--json")
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+from tests.processes import (
+    assert_everything_clean_and_tidy,
+    make_project,
+    run,
+    status_json,
+)
 
 
 def db_snapshot(project: Path, *, immutable: bool = False) -> list[tuple[Any, ...]]:
@@ -73,7 +55,7 @@ def test_status_json_of_a_fresh_sample_shows_its_dirty_and_missing_scenes(tmp_pa
     assert states[11] == states[12] == ("missing", "missing")
     clean = [p for p, s in states.items() if s == ("clean", "clean")]
     assert len(clean) == 7
-    assert scenes[5]["why"]["video"] == ["camera: static → pan_left"]
+    assert scenes[5]["why"]["video"] == ["camera: Static → Pan left"]
     assert scenes[0]["image_file"].startswith("assets/images/scene-0001-")
     assert not Path(scenes[0]["image_file"]).is_absolute()
 
@@ -230,38 +212,12 @@ def test_two_processes_editing_one_project_lose_nothing(project_dir: Path) -> No
 # -- regen ----------------------------------------------------------------------
 
 
-def make_project(tmp_path: Path, count: int) -> Path:
-    source = tmp_path / "story.json"
-    source.write_text(json.dumps(storyboard_json(count)), encoding="utf-8")
-    project = tmp_path / "film"
-    assert run("new", project, "--from", source).returncode == 0
-    return project
-
-
-def assert_everything_clean_and_tidy(project: Path) -> None:
-    scenes = status_json(project)["scenes"]
-    assert all((s["image"], s["video"]) == ("clean", "clean") for s in scenes), scenes
-    referenced = {s["image_file"] for s in scenes} | {s["video_file"] for s in scenes}
-    on_disk = {
-        p.relative_to(project).as_posix()
-        for p in (project / "assets").rglob("*")
-        if p.is_file() and (OWN_NAME.match(p.name) or p.name.startswith(TEMP_PREFIX))
-    }
-    assert on_disk == referenced
-    assert all((project / name).stat().st_size > 0 for name in referenced)
-    with sqlite3.connect(project / "storyboard.db") as db:
-        active = db.execute(
-            "SELECT count(*) FROM jobs WHERE state IN ('queued', 'submitted', 'running')"
-        ).fetchone()[0]
-    assert active == 0
-
-
 def test_regen_dry_run_lists_what_would_run_and_why(tmp_path: Path) -> None:
     project = tmp_path / "lighthouse"
     run("new", project, "--from", SAMPLE)
     result = run("regen", project, "--dry-run", "--include-missing")
     assert result.returncode == 0
-    assert "would regenerate scene 6 video: camera: static → pan_left" in result.stdout
+    assert "would regenerate scene 6 video: camera: Static → Pan left" in result.stdout
     assert "would regenerate scene 11 image: no image yet" in result.stdout
     assert "8 job(s) would run" in result.stdout
     assert status_json(project)["scenes"][2]["image"] == "dirty"
@@ -284,78 +240,6 @@ def test_regen_images_only_and_one_scene(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     states = [(s["image"], s["video"]) for s in status_json(project)["scenes"]]
     assert states == [("missing", "missing"), ("clean", "missing"), ("missing", "missing")]
-
-
-def wait_for_successes(project: Path, count: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "regen ended before it could be killed"
-        try:
-            with sqlite3.connect(project / "storyboard.db", timeout=5) as db:
-                done = db.execute("SELECT count(*) FROM jobs WHERE state = 'succeeded'")
-                if done.fetchone()[0] >= count:
-                    return
-        except sqlite3.OperationalError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError("regen made no progress")
-
-
-def test_sigkill_mid_batch_then_run_again_recovers_everything(tmp_path: Path) -> None:
-    """Guards crash safety: a killed batch resumes, and leaves no orphan, temp or stuck job."""
-    project = make_project(tmp_path, 24)
-    proc = subprocess.Popen(
-        [*STORYBOARD, "regen", str(project), "--include-missing"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_for_successes(project, 10, proc)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
-    with sqlite3.connect(project / "storyboard.db") as db:
-        left = db.execute(
-            "SELECT count(*) FROM jobs WHERE state IN ('queued', 'submitted', 'running')"
-        ).fetchone()[0]
-    assert left > 0, "the kill came too late to test anything"
-    result = run("regen", project, "--include-missing", timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert "resuming" in result.stdout
-    assert_everything_clean_and_tidy(project)
-
-
-def test_ctrl_c_cancels_cleanly(tmp_path: Path) -> None:
-    project = make_project(tmp_path, 12)
-    proc = subprocess.Popen(
-        [*STORYBOARD, "regen", str(project), "--include-missing"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    wait_for_successes(project, 3, proc)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, (out, err)
-    assert "interrupted" in out
-    with sqlite3.connect(project / "storyboard.db") as db:
-        states = dict(db.execute("SELECT state, count(*) FROM jobs GROUP BY state").fetchall())
-    assert set(states) <= {"succeeded", "cancelled"}
-    assert states.get("cancelled", 0) > 0
-    leftovers = [p for p in (project / "assets").rglob(TEMP_PREFIX + "*")]
-    assert leftovers == []
-
-
-def test_a_second_runner_is_refused_while_one_runs(tmp_path: Path) -> None:
-    project = make_project(tmp_path, 2)
-    lock = RunnerLock(project / LOCK_NAME)
-    lock.acquire()  # this test process is "the TUI running jobs"
-    try:
-        before = db_snapshot(project)
-        result = run("regen", project, "--include-missing")
-        assert_one_line_error(result, "already running", str(os.getpid()))
-        assert db_snapshot(project) == before
-    finally:
-        lock.release()
-    assert run("regen", project, "--include-missing").returncode == 0
 
 
 def test_failures_give_exit_1_with_a_summary(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from tests.instant_backend import InstantBackend
 from tui.backends.base import Lost, Recovery
 from tui.domain.jobs import JobState
 from tui.domain.models import AssetKind, AssetState
-from tui.engine.engine import Engine, EngineBusy, Refused
+from tui.engine.engine import Engine, Refused
 from tui.engine.events import (
     EngineEvent,
     JobFailed,
@@ -21,9 +21,9 @@ from tui.engine.events import (
     JobQueued,
     JobSucceeded,
     JobSuperseded,
-    SceneEdited,
 )
 from tui.engine.project import Project
+from tui.engine.runfiles import RunnerBusy
 
 IMAGE, VIDEO = AssetKind.IMAGE, AssetKind.VIDEO
 
@@ -194,8 +194,9 @@ async def test_a_waiting_video_follows_a_newer_image_request(project: Project) -
 
 
 async def test_a_clean_asset_is_a_no_op_unless_forced(project: Project) -> None:
+    """Issue 10 item 10: a new take's seed becomes the scene's only when the take succeeds."""
     await render_everything(project)
-    backend = InstantBackend()
+    backend = InstantBackend(hold=True)
     engine, events = await started(project, backend)
     scene = await project.store.scene_at(4)
     assert await engine.regenerate(scene.id, IMAGE) is None
@@ -204,14 +205,28 @@ async def test_a_clean_asset_is_a_no_op_unless_forced(project: Project) -> None:
     assert plan.jobs == [] and backend.submitted == []
     assert all(d.reason.endswith("is up to date") for d in plan.skipped)
     forced = await engine.regenerate(scene.id, IMAGE, force=True)
-    assert forced is not None
-    reseeded = await project.store.scene(scene.id)
-    assert reseeded.seed != scene.seed
-    assert forced.params["seed"] == reseeded.seed
-    assert any(isinstance(e, SceneEdited) and e.scene.seed == reseeded.seed for e in events)
+    assert forced is not None and forced.params["seed"] != scene.seed
+    await backend.settle(until=lambda: bool(backend.held))
+    assert (await project.store.scene(scene.id)).seed == scene.seed  # not before it renders
+    backend.release_all()
     await engine.wait_idle()
     await engine.stop()
+    assert (await project.store.scene(scene.id)).seed == forced.params["seed"]
     assert await states(project, 4) == (AssetState.CLEAN, AssetState.DIRTY)
+    assert [e.job.id for e in events if isinstance(e, JobSucceeded)] == [forced.id]
+
+
+async def test_a_cancelled_new_take_leaves_the_seed_alone(project: Project) -> None:
+    """Issue 10 item 10: a Ctrl-C before the take renders leaves clean images clean."""
+    await render_everything(project)
+    backend = InstantBackend(hold=True)
+    engine, _ = await started(project, backend)
+    before = {s.id: s.seed for s in await project.scenes()}
+    plan = await engine.request([IMAGE], force=True)
+    assert len(plan.jobs) == len(before)
+    await engine.stop(cancel=True)
+    assert {s.id: s.seed for s in await project.scenes()} == before
+    assert [(await states(project, p))[0] for p in range(1, 6)] == [AssetState.CLEAN] * 5
 
 
 async def test_refusals_name_the_problem(project: Project) -> None:
@@ -396,26 +411,30 @@ async def test_recover_lost_at_start_resubmits(project: Project) -> None:
 
 
 async def test_start_sweeps_temp_and_orphan_files_only(project: Project) -> None:
+    """Issue 10 item 4: only files this project's own jobs named are swept."""
     await render_everything(project)
+    ours = sorted(await project.store.job_keys())[0]
     images = project.folder.images_dir
-    (images / ".tmp-scene-0001-deadbeef.png").write_bytes(b"half")
-    (images / "scene-0009-deadbeef.png").write_bytes(b"orphan")
+    (images / f".tmp-scene-0001-{ours}.png").write_bytes(b"half")
+    (images / f"scene-0009-{ours}.png").write_bytes(b"orphan")
+    (images / "scene-0009-deadbeef.png").write_bytes(b"another project's")
     (images / "my-own-reference.png").write_bytes(b"keep")
     kept = asset_files(project) - {
-        "assets/images/.tmp-scene-0001-deadbeef.png",
-        "assets/images/scene-0009-deadbeef.png",
+        f"assets/images/.tmp-scene-0001-{ours}.png",
+        f"assets/images/scene-0009-{ours}.png",
     }
     engine, _ = await started(project, InstantBackend())
     await engine.stop()
     assert asset_files(project) == kept
     assert (images / "my-own-reference.png").read_bytes() == b"keep"
+    assert (images / "scene-0009-deadbeef.png").exists()
 
 
 async def test_only_one_process_runs_a_projects_jobs(project_dir: Path) -> None:
     async with await Project.open(project_dir) as first, await Project.open(project_dir) as second:
         engine = Engine(first, InstantBackend())
         await engine.start()
-        with pytest.raises(EngineBusy, match="already running"):
+        with pytest.raises(RunnerBusy, match="already run by process"):
             await Engine(second, InstantBackend()).start()
         await engine.stop()
         other = Engine(second, InstantBackend())

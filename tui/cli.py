@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,10 +21,11 @@ from rich.table import Table
 from rich.text import Text
 
 from tui.backends.registry import BACKEND_NAMES
+from tui.cli_runner import runner_line, runner_summary
 from tui.config import ConfigError, ProjectConfig, ServerConfig, UserSettings
 from tui.domain.edits import EditError, parse_assignment
 from tui.domain.models import AssetKind, AssetState, Scene
-from tui.engine.project import Project
+from tui.engine.project import BackendChoice, Project
 from tui.headless import RegenRequest, regen
 from tui.store.errors import StoreError
 from tui.store.folder import ProjectFolder
@@ -87,8 +89,37 @@ def _build_parser() -> argparse.ArgumentParser:
     regen.add_argument("--force", action="store_true", help="make a new take even if clean")
     regen.add_argument("--dry-run", action="store_true", help="list what would run, and why")
     regen.add_argument("--backend", choices=BACKEND_NAMES, help="renderer to use")
-    regen.add_argument("--comfyui", action="append", default=[], metavar="URL")
+    regen.add_argument(
+        "--comfyui",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="a ComfyUI server to render with (repeat for several); implies --backend comfyui",
+    )
+    regen.add_argument(
+        "--no-wait",
+        dest="wait",
+        action="store_false",
+        help="queue the work for the project's runner and exit at once (for cron)",
+    )
     regen.add_argument("--dirty", action="store_true", help=argparse.SUPPRESS)
+
+    runner = commands.add_parser(
+        "runner", help="the project's job runner: status, stop, or its log"
+    )
+    runner.add_argument("dir", type=Path)
+    runner.add_argument(
+        "action",
+        nargs="?",
+        default="status",
+        choices=["status", "stop", "log", "serve"],
+        help="status (default): pid, state, jobs and last errors; stop: cancel its jobs "
+        "and stop it; log: the last lines of its log",
+    )
+    runner.add_argument("-n", "--lines", type=int, default=40, help="log lines to show")
+    runner.add_argument("--backend", choices=BACKEND_NAMES, help=argparse.SUPPRESS)
+    runner.add_argument("--comfyui", action="append", default=[], help=argparse.SUPPRESS)
+    runner.add_argument("--foreground", action="store_true", help=argparse.SUPPRESS)
 
     doctor = commands.add_parser("doctor", help="check ComfyUI servers, workflows and bindings")
     doctor.add_argument("dir", type=Path, nargs="?", help="a project (its storyboard.toml)")
@@ -105,7 +136,7 @@ def _open_parser() -> argparse.ArgumentParser:
     return parser
 
 
-SUBCOMMANDS = frozenset({"new", "status", "set", "regen", "doctor"})
+SUBCOMMANDS = frozenset({"new", "status", "set", "regen", "doctor", "runner"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -117,6 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             _build_parser().print_help()
             return EXIT_USAGE
+        if args.command == "runner" and args.action == "serve":
+            return _serve_runner(args)
         handler = _HANDLERS[args.command]
         return asyncio.run(handler(args))
     except (UsageError, StoreError, EditError) as error:
@@ -169,9 +202,11 @@ def _console(stream: Any = None) -> Console:
 async def _status(args: argparse.Namespace) -> int:
     async with await Project.open(args.dir, backend=args.backend) as project:
         scenes = await project.scenes()
+        runner = await runner_summary(project)
         if args.json:
             payload = {
                 "project": {"name": project.name, "path": str(project.folder.root)},
+                "runner": runner,
                 "scenes": [scene_json(project, scene) for scene in scenes],
             }
             print(json.dumps(payload, indent=2, ensure_ascii=False))
@@ -200,6 +235,7 @@ async def _status(args: argparse.Namespace) -> int:
             )
         console.print(table)
         console.print(Text(_summary(counts)))
+        console.print(Text(runner_line(runner)))
     return EXIT_OK
 
 
@@ -241,9 +277,46 @@ async def _regen(args: argparse.Namespace) -> int:
         include_missing=args.include_missing,
         force=args.force,
         dry_run=args.dry_run,
+        wait=args.wait,
     )
-    async with await Project.open(args.dir, backend=args.backend, servers=args.comfyui) as project:
-        return await regen(project, request)
+    ask = _ask if sys.stdin.isatty() and sys.stdout.isatty() else None
+    async with await Project.open(args.dir, choice=_choice(args)) as project:
+        return await regen(project, request, ask=ask)
+
+
+def _ask(question: str) -> str:
+    return input(question)
+
+
+def _choice(args: argparse.Namespace) -> BackendChoice:
+    """The renderer the user asked for, with their default servers: the one rule for all."""
+    try:
+        defaults = tuple(UserSettings.load().comfyui_servers)
+    except ConfigError:
+        defaults = ()
+    return BackendChoice(args.backend, tuple(args.comfyui or ()), defaults)
+
+
+def _serve_runner(args: argparse.Namespace) -> int:
+    """The detached runner process a client starts (`runner DIR serve`, not for people)."""
+    from tui.engine.runner import run_detached
+
+    try:
+        idle_exit = UserSettings.load().runner_idle_exit
+    except ConfigError:
+        idle_exit = UserSettings.model_construct().runner_idle_exit
+    if not args.foreground and os.fork() > 0:
+        # The client waits for this process; the runner itself lives on in the
+        # child, which init adopts, so no client ever holds a zombie.
+        os._exit(0)
+    root = Path(args.dir).expanduser().absolute()
+    return asyncio.run(run_detached(root, _choice(args), idle_exit=idle_exit))
+
+
+async def _runner(args: argparse.Namespace) -> int:
+    from tui.cli_runner import runner_command
+
+    return await runner_command(args.dir, args.action, lines=args.lines, out=_console())
 
 
 async def _doctor(args: argparse.Namespace) -> int:
@@ -273,4 +346,11 @@ async def _doctor(args: argparse.Namespace) -> int:
     return print_report(report, _console())
 
 
-_HANDLERS = {"new": _new, "status": _status, "set": _set, "regen": _regen, "doctor": _doctor}
+_HANDLERS = {
+    "new": _new,
+    "status": _status,
+    "set": _set,
+    "regen": _regen,
+    "doctor": _doctor,
+    "runner": _runner,
+}

@@ -169,6 +169,8 @@ class UserSettings(BaseSettings):
     """Servers to use for projects that name none."""
     save_delay: float = Field(default=0.5, ge=0.05, le=10)
     """Seconds of quiet typing before an edit is saved."""
+    runner_idle_exit: float = Field(default=30.0, ge=0.1, le=86_400)
+    """Seconds a project's runner lingers with no job and no window before it exits."""
 
     @classmethod
     def settings_customise_sources(

@@ -1,7 +1,10 @@
-"""`storyboard regen`: the engine without the TUI, for cron jobs and plain terminals.
+"""`storyboard regen`: queue work for the project's runner, and follow it to the end.
 
-On a terminal it shows Rich progress bars; piped, it prints one plain line per
-finished job, so a log file reads well.
+The batch runs in the runner, not here: closing this terminal never stops
+it. On a terminal this shows Rich progress bars; piped, one plain line per
+finished job, so a log file reads well. Ctrl-C asks whether to cancel the
+batch or leave it running, because one key press must not throw away an hour
+of GPU work; piped, it leaves the batch running and says so.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -24,25 +27,29 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from tui.backends.registry import create_backend
-from tui.domain.jobs import Job
+from tui.domain.jobs import Job, JobState
 from tui.domain.models import AssetKind
-from tui.engine.engine import Engine, EngineBusy, Plan
+from tui.engine.client import ProjectClient, RunnerError
 from tui.engine.events import (
     EngineEvent,
     JobCancelled,
     JobFailed,
     JobProgress,
-    JobQueued,
     JobStarted,
     JobSucceeded,
+    JobSuperseded,
+    ended_event,
 )
 from tui.engine.project import Project
+from tui.engine.requests import Plan
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+
+Ask = Callable[[str], str]
+"""Asks the user a question on the terminal; returns the answer."""
 
 
 @dataclass
@@ -52,11 +59,13 @@ class RegenRequest:
     include_missing: bool = False
     force: bool = False
     dry_run: bool = False
+    wait: bool = True
+    """False (`--no-wait`): queue, and leave the rest to the runner."""
 
 
 @dataclass
 class Tally:
-    """What the run did, for the summary and the exit status."""
+    """What the batch did, for the summary and the exit status."""
 
     total: int = 0
     succeeded: int = 0
@@ -66,6 +75,11 @@ class Tally:
     @property
     def done(self) -> int:
         return self.succeeded + len(self.failures) + self.cancelled
+
+    def line(self) -> str:
+        return (
+            f"{self.succeeded} succeeded, {len(self.failures)} failed, {self.cancelled} cancelled"
+        )
 
 
 def _label(job: Job, positions: dict[int, int]) -> str:
@@ -80,21 +94,26 @@ def describe_plan(plan: Plan, out: TextIO) -> None:
     out.write(f"{len(plan.queued)} job(s) would run; {len(plan.skipped)} asset(s) up to date\n")
 
 
-async def regen(project: Project, request: RegenRequest, *, out: TextIO = sys.stdout) -> int:
-    """Run one request to the end; returns the exit status."""
+async def regen(
+    project: Project,
+    request: RegenRequest,
+    *,
+    out: TextIO = sys.stdout,
+    ask: Ask | None = None,
+    client: ProjectClient | None = None,
+) -> int:
+    """Queue one request and follow it; returns the exit status."""
     scene_ids: list[int] | None = None
     if request.positions:
         scene_ids = [(await project.store.scene_at(p)).id for p in request.positions]
-    explicit = bool(request.positions)
-    backend = create_backend(project.backend_name, project.folder, project.config)
-    engine = Engine(project, backend)
     options = {
         "scene_ids": scene_ids,
         "include_missing": request.include_missing,
         "force": request.force,
-        "explicit": explicit,
+        "explicit": bool(request.positions),
     }
-    preview = await engine.request(request.kinds, dry_run=True, **options)
+    client = client or ProjectClient(project, role="cli")
+    preview = await client.request(request.kinds, dry_run=True, **options)
     if preview.refused:
         for decision in preview.refused:
             print(f"storyboard: error: {decision.reason}", file=sys.stderr)
@@ -102,61 +121,141 @@ async def regen(project: Project, request: RegenRequest, *, out: TextIO = sys.st
     if request.dry_run:
         describe_plan(preview, out)
         return EXIT_OK
-    positions = {scene.id: scene.position for scene in await project.scenes()}
+    await client.start()
     try:
-        await engine.start()
-    except EngineBusy as error:
+        return await _follow(client, request, options, out, ask)
+    finally:
+        await client.close()
+
+
+async def _follow(
+    client: ProjectClient,
+    request: RegenRequest,
+    options: dict[str, object],
+    out: TextIO,
+    ask: Ask | None,
+) -> int:
+    positions = {scene.id: scene.position for scene in await client.project.scenes()}
+    try:
+        plan = await client.request(request.kinds, **options)
+    except RunnerError as error:
         print(f"storyboard: error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    tally = Tally()
+    ids = [job.id for job in plan.followed]
+    if not ids:
+        out.write(f"nothing to do: {len(plan.skipped)} asset(s) up to date\n")
+        return EXIT_OK
+    if not request.wait:
+        pid = client.runner.pid or client.files.live_pid()
+        out.write(
+            f"queued {len(plan.jobs)} job(s); the runner (pid {pid or '?'}) makes them. "
+            f"Follow with: storyboard runner {client.project.folder.root} status\n"
+        )
+        return EXIT_OK
+    view = _RichView(out, positions) if out.isatty() else _PlainView(out, positions)
+    batch = _Batch(ids, view)
+    client.subscribe(batch.on_event)
+    await batch.catch_up(client)  # jobs that ended before we listened
     try:
-        if engine.resumed:
-            out.write(f"resuming {engine.resumed} job(s) from an earlier run\n")
-        view = _RichView(out, positions) if out.isatty() else _PlainView(out, positions)
-        engine.subscribe(lambda event: _count(event, tally, view))
-        for job in engine.active_jobs:
-            tally.total += 1
-            view.queued(job, tally)
-        plan = await engine.request(request.kinds, **options)
-        if not engine.active_jobs:
-            view.close()
-            out.write(f"nothing to do: {len(plan.skipped)} asset(s) up to date\n")
-            return EXIT_OK
         with view:
-            await engine.wait_idle()
+            await batch.done.wait()
     except asyncio.CancelledError:
-        # Ctrl-C: cancel what runs, so nothing is left half-made or in flight.
-        await engine.stop(cancel=True)
-        out.write(f"\ninterrupted: {tally.done} of {tally.total} job(s) finished; rest cancelled\n")
-        return EXIT_INTERRUPTED
-    await engine.stop()
-    return _summary(tally, out)
+        return await _interrupted(client, batch.pending, batch.tally, out, ask)
+    return _summary(batch.tally, out)
 
 
-def _count(event: EngineEvent, tally: Tally, view: _View) -> None:
-    if isinstance(event, JobQueued):
-        tally.total += 1
-        view.queued(event.job, tally)
-    elif isinstance(event, JobStarted):
+class _Batch:
+    """The jobs one `regen` follows, and what became of them."""
+
+    def __init__(self, ids: Sequence[int], view: _View) -> None:
+        self.pending = set(ids)
+        self.tally = Tally(total=len(self.pending))
+        self.view = view
+        self.done = asyncio.Event()
+        view.queued(self.tally)
+
+    def on_event(self, event: EngineEvent) -> None:
+        job = getattr(event, "job", None)
+        if job is None or job.id not in self.pending:
+            return
+        if isinstance(event, JobSuperseded):
+            # A newer request for the same asset took it over: not ours to count.
+            self.pending.discard(job.id)
+            self.tally.total -= 1
+            self.view.queued(self.tally)
+        elif _count(event, self.tally, self.view):
+            self.pending.discard(job.id)
+        if not self.pending:
+            self.done.set()
+
+    async def catch_up(self, client: ProjectClient) -> None:
+        store = client.project.store
+        for job_id in sorted(self.pending):
+            job = await store.job(job_id)
+            if job.state is JobState.SUCCEEDED:
+                scene = await store.scene(job.scene_id)
+                asset = scene.asset(job.kind)
+                self.on_event(JobSucceeded(job, scene, asset.file if asset else "?"))
+            elif job.state.is_final:
+                self.on_event(ended_event(job))
+        if not self.pending:
+            self.done.set()
+
+
+def _count(event: EngineEvent, tally: Tally, view: _View) -> bool:
+    """Count one event; True if it ended a job."""
+    if isinstance(event, JobStarted):
         view.started(event.job)
     elif isinstance(event, JobProgress):
         view.progress(event.job, event.fraction)
     elif isinstance(event, JobSucceeded):
         tally.succeeded += 1
         view.finished(event.job, tally, f"done → {event.file}")
+        return True
     elif isinstance(event, JobFailed):
         label = _label(event.job, view.positions)
         tally.failures.append(f"{label}: {event.message}")
         view.finished(event.job, tally, f"failed: {event.message}")
+        return True
     elif isinstance(event, JobCancelled):
         tally.cancelled += 1
         view.finished(event.job, tally, "cancelled")
+        return True
+    return False
+
+
+async def _interrupted(
+    client: ProjectClient, pending: set[int], tally: Tally, out: TextIO, ask: Ask | None
+) -> int:
+    """Ctrl-C: cancel the rest of the batch, or leave it to the runner."""
+    left = len(pending)
+    answer = "leave"
+    if ask is not None and left:
+        try:
+            reply = ask(
+                f"\n{left} job(s) still to make. Cancel them, or leave them running? [c/L] "
+            )
+        except (EOFError, KeyboardInterrupt):
+            reply = ""
+        answer = "cancel" if reply.strip().lower().startswith("c") else "leave"
+    if answer == "cancel" and left:
+        cancelled = await client.cancel_jobs(pending)
+        out.write(
+            f"\ninterrupted: {tally.succeeded} succeeded, {len(tally.failures)} failed; "
+            f"{cancelled} cancelled\n"
+        )
+        return EXIT_INTERRUPTED
+    where = client.project.folder.root
+    out.write(
+        f"\ninterrupted: {tally.succeeded} succeeded, {len(tally.failures)} failed so far; "
+        f"{left} job(s) left running in the runner "
+        f"(storyboard runner {where} status, or stop)\n"
+    )
+    return EXIT_INTERRUPTED
 
 
 def _summary(tally: Tally, out: TextIO) -> int:
-    out.write(
-        f"{tally.succeeded} succeeded, {len(tally.failures)} failed, {tally.cancelled} cancelled\n"
-    )
+    out.write(tally.line() + "\n")
     if tally.failures:
         out.write("failures:\n")
         for line in tally.failures:
@@ -179,7 +278,7 @@ class _View:
     def close(self) -> None:
         pass
 
-    def queued(self, job: Job, tally: Tally) -> None:
+    def queued(self, tally: Tally) -> None:
         pass
 
     def started(self, job: Job) -> None:
@@ -228,8 +327,8 @@ class _RichView(_View):
     def close(self) -> None:
         self.bars.stop()
 
-    def queued(self, job: Job, tally: Tally) -> None:
-        self.bars.update(self.overall, total=tally.total)
+    def queued(self, tally: Tally) -> None:
+        self.bars.update(self.overall, total=tally.total, completed=tally.done)
 
     def started(self, job: Job) -> None:
         if job.id not in self.running:

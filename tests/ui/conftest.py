@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.inprocess_runner import OPEN_LAUNCHERS
 from tests.ui.helpers import build_project
 
 DIRTY_EDITS = {
@@ -44,6 +45,14 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     yield home
 
 
+@pytest.fixture(autouse=True)
+async def stop_test_runners() -> AsyncIterator[None]:
+    """Runners started in-process by a test end with it, as a detached one would go idle."""
+    yield
+    for launcher in list(OPEN_LAUNCHERS):
+        await launcher.aclose()
+
+
 @pytest.fixture(scope="session")
 def templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Projects built once per session; the engine renders their assets with InstantBackend."""
@@ -65,7 +74,7 @@ def project(templates: dict[str, Path], tmp_path: Path) -> Callable[[str], Path]
 
     def copy(name: str) -> Path:
         target = tmp_path / f"project-{name}"
-        shutil.copytree(templates[name], target, ignore=shutil.ignore_patterns(".storyboard.lock"))
+        shutil.copytree(templates[name], target, ignore=shutil.ignore_patterns(".storyboard"))
         return target
 
     return copy

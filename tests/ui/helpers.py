@@ -21,6 +21,7 @@ from textual.notifications import Notify
 from textual.pilot import Pilot
 
 from tests.conftest import storyboard_json
+from tests.inprocess_runner import InProcessLauncher
 from tests.instant_backend import InstantBackend
 from tui.config import UserSettings
 from tui.domain.models import AssetKind
@@ -111,13 +112,15 @@ def make_app(
     settings: UserSettings | None = None,
     **options: Any,
 ) -> StoryboardApp:
+    """The app on a real project; its runner (with `backend`) runs in the test's loop."""
     options.setdefault("theme_dirs", [BUNDLED_THEMES_DIR])
     options.setdefault("cursor_blink", False)
     options.setdefault("poll_interval", 1.0)
     options.setdefault("clock", lambda: FIXED_CLOCK)
+    backend = backend if backend is not None else InstantBackend(payload=png((160, 60, 60)))
     return StoryboardApp(
         path,
-        backend=backend if backend is not None else InstantBackend(payload=png((160, 60, 60))),
+        launcher=InProcessLauncher(backend),
         settings=settings or quiet_settings(),
         **options,
     )
@@ -143,9 +146,9 @@ async def wait_for(
 
 
 async def ready(pilot: Pilot[Any]) -> MainScreen:
-    """Wait until the project is open, the engine runs and the inspector shows a scene."""
+    """Wait until the project is open, its jobs followed and the inspector shows a scene."""
     screen = main_screen(pilot.app)
-    await wait_for(pilot, lambda: screen.engine is not None, what="the engine")
+    await wait_for(pilot, lambda: screen.client is not None, what="the project's jobs")
     await pilot.pause()
     return screen
 

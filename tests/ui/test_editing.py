@@ -98,7 +98,7 @@ async def test_camera_motion_and_video_prompt_mark_only_the_video(
         scene, status = await saved_scene(root, 1)
         assert scene.camera is CameraMovement.PAN_RIGHT  # pan left → the next move
         assert (status.image, status.video) == (AssetState.CLEAN, AssetState.DIRTY)
-        assert "camera: pan_left → pan_right" in screen_text(app)
+        assert "camera: Pan left → Pan right" in screen_text(app)
         # Same scene: motion, stepped with the arrow keys.
         await tab_to(pilot, "motion")
         await pilot.press("right", "right", "minus")

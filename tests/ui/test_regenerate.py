@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.inprocess_runner import InProcessLauncher
 from tests.instant_backend import InstantBackend
 from tests.ui.helpers import (
     Toasts,
-    main_screen,
     make_app,
     png,
     quiet_settings,
@@ -19,8 +20,11 @@ from tests.ui.helpers import (
 )
 from tests.ui.test_editing import marker_colors, saved_scene, theme_hex
 from tui.backends.base import Preview, Progress
-from tui.domain.models import AssetState
-from tui.engine.engine import LOCK_NAME, RunnerLock
+from tui.domain.models import AssetKind, AssetState
+from tui.engine.client import ProjectClient
+from tui.engine.events import EngineEvent, JobProgress
+from tui.engine.project import Project
+from tui.engine.runfiles import RunFiles
 
 SIZE = (120, 36)
 
@@ -223,50 +227,69 @@ async def test_fresh_project_generates_missing_assets(project: Callable[[str], P
         assert (status.image, status.video) == (AssetState.CLEAN, AssetState.CLEAN)
 
 
-async def test_another_process_running_jobs_leaves_editing_on(
+async def test_a_second_window_queues_and_both_see_the_same_jobs(
     project: Callable[[str], Path],
 ) -> None:
-    """With jobs running elsewhere the app warns, edits still save, regeneration is off."""
+    """Issue 9: any process may queue; every window sees every job's progress."""
     root = project("dirty")
-    lock = RunnerLock(root / LOCK_NAME)
-    lock.acquire()
-    toasts = Toasts()
-    try:
-        app = make_app(root)
-        async with app.run_test(size=SIZE, message_hook=toasts.hook) as pilot:
-            screen = main_screen(app)
-            await wait_for(pilot, lambda: bool(toasts.messages("warning")), what="the warning")
-            assert "regeneration is off" in toasts.messages("warning")[0]
-            assert "read-only" in screen_text(app)
-            await pilot.press("down", "i")
+    backend = InstantBackend(hold=True)
+    app = make_app(root, backend=backend)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        async with await Project.open(root) as other_project:
+            other = ProjectClient(other_project, role="cli", launcher=InProcessLauncher(backend))
+            seen: list[EngineEvent] = []
+            other.subscribe(seen.append)
+            await other.start()
+            scene = await other_project.store.scene_at(2)
+            job = await other.regenerate(scene.id, AssetKind.IMAGE)
+            assert job is not None
+            await wait_for(pilot, lambda: screen.jobs.busy(scene.id, AssetKind.IMAGE))
+            await wait_for(pilot, lambda: len(backend.held) == 1, what="the job to start")
+            key = next(iter(backend.held))
+            backend.emit(Progress(key, 3, 10, 0.3, "KSampler"))
+            await wait_for(pilot, lambda: any(isinstance(e, JobProgress) for e in seen))
+            badge = screen.jobs.badge(scene.id)
+            await wait_for(pilot, lambda: (screen.jobs.badge(scene.id) or badge).fraction == 0.3)
+            await pilot.press("down", "v")  # the TUI queues the video behind the other's image
             await pilot.pause()
-            assert screen.engine is None and not screen.jobs.active
-            await pilot.press("enter", "end")
-            await type_text(pilot, "!")
-            await pilot.press("escape")
-            await pilot.pause()
-        scene, _ = await saved_scene(root, 2)
-        assert scene.image_prompt.endswith("lightning!")
-    finally:
-        lock.release()
+            await wait_for(pilot, lambda: screen.jobs.busy(scene.id, AssetKind.VIDEO))
+            backend.release_all()
+            await wait_for(pilot, lambda: len(backend.held) == 1, what="the video to start")
+            backend.release_all()
+            await wait_for(pilot, lambda: not screen.jobs.active, what="both jobs to end")
+            await other.close()
+    _scene, status = await saved_scene(root, 2)
+    assert (status.image, status.video) == (AssetState.CLEAN, AssetState.CLEAN)
 
 
-async def test_quit_saves_what_is_typed_and_stops_the_engine(
+async def test_quit_saves_what_is_typed_and_the_batch_goes_on(
     project: Callable[[str], Path],
 ) -> None:
-    """ctrl+q inside a field saves the unsaved text, then frees the project's runner lock."""
-    root = project("clean")
-    app = make_app(root, settings=quiet_settings(save_delay=10.0))
+    """Issue 9: ctrl+q saves the unsaved text; the runner finishes the batch without us."""
+    root = project("dirty")
+    backend = InstantBackend(hold=True)
+    app = make_app(root, backend=backend, settings=quiet_settings(save_delay=10.0))
+    launcher = app.screen_options.launcher
+    assert isinstance(launcher, InProcessLauncher)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
+        await pilot.press("a")
+        await wait_for(pilot, lambda: len(backend.held) >= 1, what="the batch to start")
         await pilot.press("enter", "end")
         await type_text(pilot, "!")
         await pilot.press("ctrl+q")
     scene, _ = await saved_scene(root, 1)
     assert scene.image_prompt == "a scene 1, moody light!"
-    lock = RunnerLock(root / LOCK_NAME)
-    lock.acquire()
-    lock.release()
+    assert RunFiles(root).live_pid() is not None  # the window is gone, the runner is not
+    for _ in range(200):
+        backend.release_all()
+        if launcher.runner.engine.idle:
+            break
+        await asyncio.sleep(0.02)
+    for position in (2, 3, 4):
+        _scene, status = await saved_scene(root, position)
+        assert (status.image, status.video) == (AssetState.CLEAN, AssetState.CLEAN)
 
 
 async def test_live_preview_replaces_the_still_while_a_job_runs(

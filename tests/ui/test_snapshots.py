@@ -27,7 +27,7 @@ Snap = Callable[..., bool]
 async def settle(pilot: Pilot[Any]) -> None:
     """Engine up, counts known, the inspector on the highlighted scene with its still drawn."""
     screen = main_screen(pilot.app)
-    await wait_for(pilot, lambda: screen.engine is not None, what="the engine")
+    await wait_for(pilot, lambda: screen.client is not None, what="the project's jobs")
     await wait_for(pilot, lambda: screen.board is not None and screen.board.is_complete)
     await wait_for(
         pilot,

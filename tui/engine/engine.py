@@ -1,29 +1,32 @@
-"""The regeneration engine: a durable job queue between a project and a backend.
+"""The engine: runs a project's queued jobs on one backend, and finishes them.
 
-Every job is journalled in the database, with the backend id we chose, before
-a backend hears of it; so after a crash every job in flight can be found and
-reconciled. A job's parameters are frozen when it is queued and its result is
-stored with them, so a scene edited while its job ran stays honestly dirty.
+Exactly one engine per project runs at a time (it holds the runner lock); it
+lives in the detached runner process (`tui.engine.runner`), or in a test.
+Jobs are queued by anyone, in the database (`tui.engine.requests`); the engine
+reads what changed since its last look, dispatches in order within the
+backend's window, and writes every state change as a compare-and-set, so a
+client that cancels a job while the engine finishes it never corrupts either.
+
+Every job is journalled with the backend id we chose before a backend hears
+of it, so after a crash every job in flight can be found and reconciled. A
+job's parameters are frozen when it is queued and its result is stored with
+them, so a scene edited while its job ran stays honestly dirty.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
+import hashlib
 import logging
 import os
-import random
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from tui.backends.base import (
     Backend,
-    BackendError,
     BackendEvent,
     BackendUnavailable,
     Cancelled,
@@ -38,17 +41,10 @@ from tui.backends.base import (
     StatusChanged,
 )
 from tui.domain.jobs import Job, JobState
-from tui.domain.models import SEED_LIMIT, Asset, AssetKind, AssetState, Scene
-from tui.domain.staleness import (
-    IMAGE_INPUT_KEYS,
-    VIDEO_INPUT_KEYS,
-    asset_state,
-    fingerprint,
-    image_inputs,
-    video_inputs,
-    video_inputs_from,
-)
+from tui.domain.models import Asset, AssetKind
+from tui.domain.staleness import fingerprint, video_inputs_from
 from tui.engine.assets import Writer, atomic_write, content_hash, remove_quietly, sweep
+from tui.engine.assets import _fsync_dir as fsync_dir  # made public by the hardening work
 from tui.engine.events import (
     BackendChanged,
     EngineEvent,
@@ -60,113 +56,44 @@ from tui.engine.events import (
     JobStarted,
     JobSucceeded,
     JobSuperseded,
-    SceneEdited,
+    ended_event,
 )
 from tui.engine.project import Project
+from tui.engine.requests import (
+    KINDS_IMAGES_FIRST,
+    NO_IMAGE,
+    TAKE_FROM_SEED,
+    Plan,
+    QueueContext,
+    Refused,
+    Request,
+    asset_inputs,
+    cancel,
+    queue,
+    scene_ids_of,
+)
+from tui.engine.runfiles import RunFiles, RunnerLock
 from tui.store.errors import StoreError
-from tui.store.folder import asset_name, safe_suffix
+from tui.store.folder import TEMP_PREFIX, asset_name, safe_suffix
+
+__all__ = ["Engine", "Refused"]
 
 log = logging.getLogger(__name__)
 
-LOCK_NAME = ".storyboard.lock"
-KINDS_IMAGES_FIRST = (AssetKind.IMAGE, AssetKind.VIDEO)
 RETRY_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
 """Backoff while a backend is unavailable; the last delay repeats."""
-
-NO_IMAGE = "Cannot generate video without an image"
-
-
-class Refused(Exception):
-    """A request that cannot run, with a message meant for the user."""
-
-
-class EngineBusy(Exception):
-    """Another process is already running jobs for this project."""
-
-
-@dataclass(frozen=True)
-class Decision:
-    """One (scene, kind) of a request: what will happen to it, and why."""
-
-    scene: Scene
-    kind: AssetKind
-    action: str
-    """"queue", "skip" or "refuse"."""
-    reason: str
-    job: Job | None = None
-
-
-@dataclass
-class Plan:
-    """The outcome of a request, for a dry run, a CLI summary or a toast."""
-
-    decisions: list[Decision] = field(default_factory=list)
-
-    def _of(self, action: str) -> list[Decision]:
-        return [d for d in self.decisions if d.action == action]
-
-    @property
-    def queued(self) -> list[Decision]:
-        return self._of("queue")
-
-    @property
-    def skipped(self) -> list[Decision]:
-        return self._of("skip")
-
-    @property
-    def refused(self) -> list[Decision]:
-        return self._of("refuse")
-
-    @property
-    def jobs(self) -> list[Job]:
-        return [d.job for d in self.queued if d.job is not None]
+SYNC_INTERVAL = 1.0
+"""Seconds between looks at the database for jobs queued or cancelled elsewhere,
+when no client pokes the engine."""
+STOPPED_TWICE = "the runner stopped twice while making this; not trying a third time"
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def asset_inputs(kind: AssetKind, params: dict[str, Any]) -> dict[str, Any]:
-    """The part of a job's parameters that staleness compares; the rest is routing."""
-    keys = IMAGE_INPUT_KEYS if kind is AssetKind.IMAGE else VIDEO_INPUT_KEYS
-    return {key: params[key] for key in keys}
-
-
-class RunnerLock:
-    """An advisory lock: one process at a time runs a project's jobs.
-
-    Two runners would each reconcile the other's jobs as lost and render
-    everything twice. Editing (a CLI `set` while the TUI is open) needs no lock.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fd: int | None = None
-
-    def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 32).decode(errors="replace").strip() or "another process"
-            os.close(fd)
-            raise EngineBusy(
-                f"{self.path.parent}: jobs are already running in process {holder}; "
-                "close it or wait for it to finish"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self._fd = fd
-
-    def release(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
-
-
 class Engine:
-    """Queue, schedule and finish jobs for one project on one backend."""
+    """Run and finish the queued jobs of one project on one backend."""
 
     def __init__(self, project: Project, backend: Backend, *, writer: Writer = atomic_write):
         self.project = project
@@ -175,49 +102,77 @@ class Engine:
         self._jobs: dict[int, Job] = {}
         """Every active (non-final) job, by id, oldest first; mirrors the database."""
         self._by_scene: dict[int, dict[int, None]] = {}
-        self._queue_index: dict[int, int] | None = None
         """Scene id → its active job ids, so per-scene lookups stay O(1) at 10,000 jobs."""
-        """Every active (non-final) job, by id; mirrors the database."""
         self._by_key: dict[str, int] = {}
+        self._queue_index: dict[int, int] | None = None
+        """Job id → its place among waiting jobs; rebuilt at most once per change."""
+        self._rev = 0
+        """The job revision the engine has read up to."""
         self._listeners: list[Callable[[EngineEvent], None]] = []
         self._mutex = asyncio.Lock()
         self._wake = asyncio.Event()
+        self._stale = True
+        """Something may have changed in the database: read it before dispatching."""
         self._tasks: list[asyncio.Task[None]] = []
         self._finishing: set[asyncio.Task[None]] = set()
         """Results being written; stop() lets them land rather than cut them off."""
         self._retry_at = 0.0
         self._failures_in_a_row = 0
-        self._lock = RunnerLock(project.folder.root / LOCK_NAME)
+        self.files = RunFiles(project.folder.root)
+        self._lock = RunnerLock(self.files.lock)
         self._started = False
         self.resumed = 0
         """How many jobs from an earlier run were picked up again at start."""
 
+    @property
+    def context(self) -> QueueContext:
+        return QueueContext(self.project.name, self.project.settings, self.backend.name)
+
     # -- life cycle ------------------------------------------------------------
+
+    def acquire(self) -> None:
+        """Take the runner lock; raises RunnerBusy if another process runs this project."""
+        if not self._lock.held:
+            self.files.ensure()
+            self._lock.acquire()
+
+    def release(self) -> None:
+        self._lock.release()
+
+    @property
+    def rev(self) -> int:
+        """The job revision the engine has read up to."""
+        return self._rev
 
     async def start(self) -> None:
         """Take the runner lock, sweep leftovers, reconcile old jobs, start dispatching."""
-        self._lock.acquire()
+        self.acquire()
         try:
             await self._start()
         except BaseException:
+            await self._close_tasks()
             self._lock.release()
             raise
         self._started = True
 
     async def _start(self) -> None:
         store = self.project.store
-        await asyncio.to_thread(sweep, self.project.folder, await store.asset_files())
+        referenced, keys = await store.asset_files(), await store.job_keys()
+        await asyncio.to_thread(sweep, self.project.folder, referenced, keys)
         self.backend.on_ready = self._backend_ready
         await self.backend.start()
         self._tasks.append(asyncio.create_task(self._pump(), name="engine-events"))
-        for job in await store.active_jobs():
-            await self._reconcile(job)
+        jobs, self._rev = await store.jobs_changed_since(0)
+        for job in jobs:
+            if job.state.is_active:
+                await self._reconcile(job)
         self._tasks.append(asyncio.create_task(self._schedule(), name="engine-dispatch"))
+        self._tasks.append(asyncio.create_task(self._tick(), name="engine-sync"))
         self._wake.set()
 
     async def _reconcile(self, job: Job) -> None:
         if job.backend != self.backend.name:
-            await self._finish_state(
+            await self._end(
                 job,
                 JobState.CANCELLED,
                 f"queued for the {job.backend} backend, which is not in use now",
@@ -227,9 +182,16 @@ class Engine:
         self.resumed += 1
         if job.state is JobState.QUEUED:
             return
-        outcome = await self.backend.recover(await self._spec(job))
+        try:
+            outcome = await self.backend.recover(await self._spec(job))
+        except Exception as error:  # a job that cannot even be looked at is failed, not stuck
+            await self._end(job, JobState.FAILED, str(error) or type(error).__name__)
+            return
         if outcome is Recovery.RERUN:
-            await self._set_state(job.id, JobState.QUEUED)
+            if job.attempts >= 1:
+                await self._end(job, JobState.FAILED, STOPPED_TWICE)
+            else:
+                await self._set_state(job.id, JobState.QUEUED, attempts=job.attempts + 1)
         elif outcome is Recovery.LOST:
             await self._lost(job.id, "lost by the server")
 
@@ -240,11 +202,17 @@ class Engine:
         self._wake.set()
 
     async def stop(self, *, cancel: bool = False) -> None:
-        """Stop dispatching; with `cancel`, cancel every active job first (Ctrl-C)."""
+        """Stop dispatching; with `cancel`, cancel every active job first."""
         if cancel:
             await self.cancel_all()
         if self._finishing:
             await asyncio.gather(*self._finishing, return_exceptions=True)
+        await self._close_tasks()
+        if self._started:
+            self._lock.release()
+            self._started = False
+
+    async def _close_tasks(self) -> None:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -252,9 +220,6 @@ class Engine:
                 await task
         self._tasks.clear()
         await self.backend.close()
-        if self._started:
-            self._lock.release()
-            self._started = False
 
     async def __aenter__(self) -> Engine:
         await self.start()
@@ -271,11 +236,11 @@ class Engine:
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
     async def events(self) -> AsyncIterator[EngineEvent]:
-        queue: asyncio.Queue[EngineEvent] = asyncio.Queue()
-        unsubscribe = self.subscribe(queue.put_nowait)
+        queue_: asyncio.Queue[EngineEvent] = asyncio.Queue()
+        unsubscribe = self.subscribe(queue_.put_nowait)
         try:
             while True:
-                yield await queue.get()
+                yield await queue_.get()
         finally:
             unsubscribe()
 
@@ -301,23 +266,29 @@ class Engine:
 
     def queue_position(self, job_id: int) -> int | None:
         """1-based place among jobs still waiting in our own queue, or None."""
-        if self._queue_index is None:  # rebuilt at most once per change, not per row drawn
+        if self._queue_index is None:
             waiting = (job.id for job in self._jobs.values() if job.state is JobState.QUEUED)
             self._queue_index = {queued: place for place, queued in enumerate(waiting, 1)}
         return self._queue_index.get(job_id)
 
     @property
+    def counts(self) -> tuple[int, int]:
+        """(running, queued): running counts jobs the backend has, queued the rest."""
+        queued = sum(1 for job in self._jobs.values() if job.state is JobState.QUEUED)
+        return len(self._jobs) - queued, queued
+
+    @property
     def idle(self) -> bool:
-        return not self._jobs
+        return not self._jobs and not self._finishing
 
     async def wait_idle(self) -> None:
-        """Until no job is active; used by the CLI and tests."""
+        """Until no job is active; used by tests and benchmarks."""
         done = asyncio.Event()
+        ended = JobSucceeded | JobFailed | JobCancelled | JobSuperseded
 
         def check(event: EngineEvent) -> None:
             # Only a job's end can make the engine idle; other events may arrive
             # while a job is between untracking and its final event.
-            ended = JobSucceeded | JobFailed | JobCancelled | JobSuperseded
             if isinstance(event, ended) and not self._jobs:
                 done.set()
 
@@ -329,7 +300,7 @@ class Engine:
         finally:
             unsubscribe()
 
-    # -- requests --------------------------------------------------------------
+    # -- requests (any process may do these; the engine's own are a convenience) --
 
     async def regenerate(
         self, scene_id: int, kind: AssetKind, *, force: bool = False
@@ -352,175 +323,79 @@ class Engine:
         explicit: bool = False,
         dry_run: bool = False,
     ) -> Plan:
-        """Queue every dirty (or missing, or forced) asset of `kinds`, images first.
-
-        `explicit` means the user named the scenes, so an asset that cannot be
-        made is refused with a reason instead of being skipped quietly.
-        `dry_run` decides everything and queues nothing (`regen --dry-run`).
-        """
-        store = self.project.store
-        wanted = set(scene_ids) if scene_ids is not None else None
-        ordered = [kind for kind in KINDS_IMAGES_FIRST if kind in kinds]
-        plan = Plan()
-        async with self._mutex:
-            if wanted is not None and len(wanted) <= 50:
-                # One scene (a key press) must not read all 10,000 of them.
-                scenes = sorted(
-                    [await store.scene(scene_id) for scene_id in wanted],
-                    key=lambda scene: scene.position,
-                )
-            else:
-                scenes = await store.scenes()
-                if wanted is not None:
-                    scenes = [scene for scene in scenes if scene.id in wanted]
-            queued_images: dict[int, int] = {}
-            for kind in ordered:
-                for scene in scenes:
-                    if kind is AssetKind.VIDEO and scene.id in queued_images:
-                        scene = await store.scene(scene.id)
-                    decision = await self._decide(
-                        scene, kind, include_missing, force, explicit, dry_run, queued_images
-                    )
-                    plan.decisions.append(decision)
-                    if decision.job is not None and kind is AssetKind.IMAGE:
-                        queued_images[scene.id] = decision.job.id
-                    if dry_run and decision.action == "queue" and kind is AssetKind.IMAGE:
-                        queued_images[scene.id] = -1
-        if plan.jobs:
-            self._wake.set()
-        return plan
-
-    async def _decide(
-        self,
-        scene: Scene,
-        kind: AssetKind,
-        include_missing: bool,
-        force: bool,
-        explicit: bool,
-        dry_run: bool,
-        queued_images: dict[int, int],
-    ) -> Decision:
-        settings = self.project.settings
-        state = asset_state(scene, kind, settings)
-        name = f"Scene {scene.position}"
-
-        def skip(reason: str) -> Decision:
-            return Decision(scene, kind, "refuse" if explicit else "skip", reason)
-
-        if state is AssetState.NONE:
-            return skip(f"{name} has no {kind.value} prompt")
-        if state is AssetState.MISSING and not (include_missing or explicit):
-            return Decision(scene, kind, "skip", "missing; include missing assets to make it")
-        if state is AssetState.CLEAN and not force:
-            return Decision(scene, kind, "skip", f"{name}'s {kind.value} is up to date")
-
-        image_job = self._image_job_for(scene.id, queued_images)
-        if kind is AssetKind.VIDEO and image_job is None:
-            if scene.image is None:
-                return skip(f"{NO_IMAGE} ({name.lower()} has none yet)")
-            if asset_state(scene, AssetKind.IMAGE, settings) is AssetState.DIRTY:
-                return skip(
-                    f"{name}'s image is stale; regenerate the image first (or regenerate both)"
-                )
-
-        reason = "forced new take" if state is AssetState.CLEAN else self._why(scene, kind)
-        if dry_run:
-            return Decision(scene, kind, "queue", reason)
-
-        if kind is AssetKind.IMAGE and state is AssetState.CLEAN and force:
-            scene = await self.project.store.update_scene(
-                scene.id, {"seed": random.randrange(1, SEED_LIMIT)}
-            )
-            self._emit(SceneEdited(scene))
-        params = self._params(scene, kind)
-        params_hash = fingerprint(params)
-        active = self.jobs_for(scene.id, kind)
-        if any(job.params_hash == params_hash for job in active):
-            return Decision(scene, kind, "skip", f"{name}'s {kind.value} is already queued")
-        depends_on = image_job if kind is AssetKind.VIDEO and image_job and image_job > 0 else None
-        job = await self.project.store.insert_job(
-            scene_id=scene.id,
-            kind=kind,
-            params=params,
-            params_hash=params_hash,
-            backend=self.backend.name,
-            backend_job_id=str(uuid.uuid4()),
-            depends_on=depends_on,
-            supersede=[old.id for old in active],
+        """Queue every dirty (or missing, or forced) asset of `kinds`, images first."""
+        wanted = Request(
+            kinds=tuple(kinds),
+            scene_ids=scene_ids_of(scene_ids),
+            include_missing=include_missing,
+            force=force,
+            explicit=explicit,
         )
-        for old in active:
-            await self._retire(old, JobState.SUPERSEDED)
-        if kind is AssetKind.IMAGE:
-            await self._repoint_videos(scene.id, job.id)
-        self._track(job)
-        self._emit(JobQueued(job))
-        return Decision(scene, kind, "queue", reason, job)
-
-    def _image_job_for(self, scene_id: int, queued_images: dict[int, int]) -> int | None:
-        if scene_id in queued_images:
-            return queued_images[scene_id]
-        active = self.jobs_for(scene_id, AssetKind.IMAGE)
-        return active[-1].id if active else None
-
-    def _why(self, scene: Scene, kind: AssetKind) -> str:
-        lines = self.project.why(scene).get(kind, [])
-        return "; ".join(lines) if lines else f"no {kind.value} yet"
-
-    def _params(self, scene: Scene, kind: AssetKind) -> dict[str, Any]:
-        """The frozen snapshot a job runs with: staleness inputs plus routing details."""
-        settings = self.project.settings
-        routing = {
-            "project": self.project.name,
-            "scene": scene.id,
-            "position": scene.position,
-            "width": settings.width,
-            "height": settings.height,
-        }
-        if kind is AssetKind.IMAGE:
-            return {**image_inputs(scene, settings), **routing}
-        return {
-            **video_inputs(scene, settings),
-            **routing,
-            "image_file": scene.image.file if scene.image else None,
-        }
-
-    async def _repoint_videos(self, scene_id: int, image_job_id: int) -> None:
-        """A video still waiting in our queue now waits for the newer image instead."""
-        for video in self.jobs_for(scene_id, AssetKind.VIDEO):
-            if video.state is JobState.QUEUED and video.depends_on != image_job_id:
-                await self.project.store.update_job(video.id, depends_on=image_job_id)
-                self._jobs[video.id] = video.model_copy(update={"depends_on": image_job_id})
-
-    # -- cancelling ------------------------------------------------------------
+        plan = await queue(self.project.store, wanted, self.context, dry_run=dry_run)
+        if not dry_run:
+            await self.sync()
+        return plan
 
     async def cancel_scene(self, scene_id: int, kind: AssetKind | None = None) -> int:
         """`x`: cancel the scene's active jobs; returns how many."""
-        async with self._mutex:
-            jobs = self.jobs_for(scene_id, kind)
-            for job in jobs:
-                await self._retire(job, JobState.CANCELLED)
-        self._wake.set()
-        return len(jobs)
+        ended = await cancel(self.project.store, scene_id, kind)
+        await self.sync()
+        return len(ended)
 
     async def cancel_all(self) -> int:
-        async with self._mutex:
-            jobs = self.active_jobs
-            for job in jobs:
-                await self._retire(job, JobState.CANCELLED)
-        self._wake.set()
-        return len(jobs)
+        ended = await cancel(self.project.store)
+        await self.sync()
+        return len(ended)
 
-    async def _retire(self, job: Job, state: JobState, error: str | None = None) -> None:
-        """End a job we no longer want, and tell the backend if it has it."""
-        if job.id not in self._jobs:
-            return
-        was = self._jobs[job.id].state
-        await self._finish_state(job, state, error)
-        if was in (JobState.SUBMITTED, JobState.RUNNING):
+    # -- keeping up with the database ------------------------------------------
+
+    def poke(self) -> None:
+        """Something changed in the database (a client queued or cancelled): look soon."""
+        self._stale = True
+        self._wake.set()
+
+    async def sync(self) -> None:
+        """Read every job changed since the last look, and act on it."""
+        async with self._mutex:
+            await self._sync()
+        self._wake.set()
+
+    async def _sync(self) -> None:
+        self._stale = False
+        jobs, rev = await self.project.store.jobs_changed_since(self._rev)
+        self._rev = max(self._rev, rev)
+        for job in jobs:
+            known = self._jobs.get(job.id)
+            if job.state.is_active:
+                if job.backend != self.backend.name:
+                    continue  # another runner's backend; left for the start-up sweep
+                if known is None:
+                    self._track(job)
+                    self._emit(JobQueued(job))
+                elif job.state is known.state or job.state is not JobState.QUEUED:
+                    # Our own write read back, or a waiting video repointed at a
+                    # newer image: the database copy is as new as ours or newer.
+                    self._jobs[job.id] = job.model_copy(update={"progress": known.progress})
+                    self._queue_index = None
+            elif known is not None:
+                # Ended elsewhere: cancelled or superseded by a client.
+                self._untrack(job.id)
+                if known.state in (JobState.SUBMITTED, JobState.RUNNING):
+                    await self._cancel_at_backend(known)
+                if job.state is not JobState.SUCCEEDED:
+                    self._emit(ended_event(job))
+
+    async def _tick(self) -> None:
+        """Look at the database now and then, in case a client could not poke us."""
+        while True:
+            await asyncio.sleep(SYNC_INTERVAL)
             try:
-                await self.backend.cancel(job.backend_job_id)
-            except Exception as err:  # the job is ours to forget either way
-                log.warning("cancel of %s failed: %s", job.label, err)
+                rev = await self.project.store.rev()
+            except StoreError as error:
+                log.warning("cannot read the database: %s", error)
+                continue
+            if rev > self._rev:
+                self.poke()
 
     # -- state changes ---------------------------------------------------------
 
@@ -541,48 +416,53 @@ class Engine:
             self._by_key.pop(job.backend_job_id, None)
         return job
 
-    async def _set_state(self, job_id: int, state: JobState, **fields: Any) -> Job:
-        await self.project.store.update_job(job_id, state=state, **fields)
-        job = self._jobs[job_id].model_copy(update={"state": state, **fields})
+    async def _set_state(self, job_id: int, state: JobState, **fields: Any) -> Job | None:
+        """Move an active job on; None (and forgotten) if another process ended it."""
+        job = await self.project.store.update_job(job_id, state=state, **fields)
+        if job is None:
+            await self._forget(job_id)
+            return None
+        known = self._jobs.get(job_id)
+        if known is not None:
+            job = job.model_copy(update={"progress": known.progress})
         self._jobs[job_id] = job
         self._queue_index = None
         return job
 
-    async def _finish_state(self, job: Job, state: JobState, error: str | None = None) -> None:
-        """Move a job to a final state other than success, and deal with its dependants."""
-        current = self._untrack(job.id) or job
-        if state is JobState.SUPERSEDED:
-            # insert_job already wrote it, in the same transaction as its successor
-            final = current.model_copy(update={"state": state})
-        else:
-            fields: dict[str, Any] = {"state": state}
-            if error is not None:
-                fields["error"] = error
-            await self.project.store.update_job(job.id, **fields)
-            final = current.model_copy(update=fields)
-        if state is JobState.FAILED:
-            self._emit(JobFailed(final, error or "failed"))
-        elif state is JobState.CANCELLED:
-            self._emit(JobCancelled(final))
-        else:
-            self._emit(JobSuperseded(final))
-        if job.kind is AssetKind.IMAGE and state is not JobState.SUPERSEDED:
-            for video in self.jobs_for(job.scene_id, AssetKind.VIDEO):
-                if video.depends_on == job.id:
-                    reason = None
-                    if state is JobState.FAILED:
-                        reason = f"its image failed: {error}"
-                    await self._finish_state(
-                        video,
-                        JobState.FAILED if state is JobState.FAILED else JobState.CANCELLED,
-                        reason,
-                    )
+    async def _forget(self, job_id: int) -> None:
+        """A job we thought active was ended by someone else: stop it and say so."""
+        known = self._untrack(job_id)
+        if known is None:
+            return
+        if known.state in (JobState.SUBMITTED, JobState.RUNNING):
+            await self._cancel_at_backend(known)
+        final = await self.project.store.job(job_id)
+        if final.state is not JobState.SUCCEEDED:
+            self._emit(ended_event(final))
+
+    async def _end(self, job: Job, state: JobState, error: str | None = None) -> None:
+        """End a job other than by success, with the videos waiting on it."""
+        ended = await self.project.store.end_job(job.id, state, error)
+        if not ended:
+            await self._forget(job.id)
+        for final in ended:
+            known = self._untrack(final.id)
+            if known is not None and final.id != job.id:
+                if known.state in (JobState.SUBMITTED, JobState.RUNNING):
+                    await self._cancel_at_backend(known)
+            self._emit(ended_event(final))
         self._wake.set()
+
+    async def _cancel_at_backend(self, job: Job) -> None:
+        try:
+            await self.backend.cancel(job.backend_job_id)
+        except Exception as err:  # the job is ours to forget either way
+            log.warning("cancel of %s failed: %s", job.label, err)
 
     async def _lost(self, job_id: int, reason: str) -> None:
         job = self._jobs[job_id]
         if job.attempts >= 1:
-            await self._finish_state(job, JobState.FAILED, "lost by the server twice")
+            await self._end(job, JobState.FAILED, "lost by the server twice")
             return
         await self._set_state(job_id, JobState.QUEUED, attempts=job.attempts + 1, progress=0.0)
         log.info("%s: %s; resubmitting", job.label, reason)
@@ -609,12 +489,14 @@ class Engine:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            delay = self._retry_at - loop.time()
-            if delay > 0:
-                loop.call_later(delay, self._wake.set)
-                continue
             try:
                 async with self._mutex:
+                    if self._stale:
+                        await self._sync()
+                    delay = self._retry_at - loop.time()
+                    if delay > 0:
+                        loop.call_later(delay, self._wake.set)
+                        continue
                     await self._dispatch()
             except asyncio.CancelledError:
                 raise
@@ -626,13 +508,12 @@ class Engine:
         for job in self._ready():
             if self.backend.capacity() <= 0:
                 return
-            if job.kind is AssetKind.VIDEO:
-                job = await self._bind_still(job)
-                if job is None:
-                    continue
-            await self._set_state(job.id, JobState.SUBMITTED)
             try:
-                await self.backend.submit(await self._spec(job))
+                claimed = await self._claim(job)
+                if claimed is None:
+                    continue
+                spec = await self._spec(claimed)
+                await self.backend.submit(spec)
             except BackendUnavailable as error:
                 await self._set_state(job.id, JobState.QUEUED)
                 delay = RETRY_DELAYS[min(self._failures_in_a_row, len(RETRY_DELAYS) - 1)]
@@ -641,17 +522,43 @@ class Engine:
                 log.warning("backend unavailable (%s); retrying in %.0f s", error, delay)
                 self._wake.set()
                 return
-            except BackendError as error:
-                await self._finish_state(job, JobState.FAILED, str(error))
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                # Whatever broke (a refused workflow, an unreadable still, a bug),
+                # the job fails with the reason and never stays half-dispatched.
+                if job.id in self._jobs:
+                    await self._end(self._jobs[job.id], JobState.FAILED, _message(error))
                 continue
             self._failures_in_a_row = 0
+
+    async def _claim(self, job: Job) -> Job | None:
+        """Mark a job submitted; a video is first bound to its scene's current still."""
+        fields: dict[str, Any] = {}
+        if job.kind is AssetKind.VIDEO:
+            bound = await self._bind_still(job)
+            if bound is None:
+                return None
+            if bound is not job:
+                fields = {"params": bound.params, "params_hash": bound.params_hash}
+        claimed = await self.project.store.atomically(
+            lambda tx: tx.set_job(
+                job.id, expect={JobState.QUEUED}, state=JobState.SUBMITTED, **fields
+            )
+        )
+        if claimed is None:
+            await self._forget(job.id)
+            return None
+        self._jobs[job.id] = claimed
+        self._queue_index = None
+        return claimed
 
     async def _bind_still(self, job: Job) -> Job | None:
         """Point a video at the scene's current still, now that no image job is pending."""
         scene = await self.project.store.scene(job.scene_id)
         still = scene.image
         if still is None:
-            await self._finish_state(job, JobState.FAILED, NO_IMAGE)
+            await self._end(job, JobState.FAILED, NO_IMAGE)
             return None
         if job.params.get("image_file") == still.file and job.depends_on is None:
             return job
@@ -664,11 +571,12 @@ class Engine:
             }
         )
         params["image_file"] = still.file
-        params_hash = fingerprint(params)
-        await self.project.store.update_job(job.id, params=params, params_hash=params_hash)
-        bound = job.model_copy(update={"params": params, "params_hash": params_hash})
-        self._jobs[job.id] = bound
-        return bound
+        return job.model_copy(update={"params": params, "params_hash": fingerprint(params)})
+
+    def _staging(self, job: Job) -> Path:
+        position = int(job.params.get("position", 0))
+        name = asset_name(position, job.backend_job_id, ".part")
+        return self.project.folder.dir_for(job.kind) / (TEMP_PREFIX + name)
 
     async def _spec(self, job: Job) -> JobSpec:
         image_path = None
@@ -682,6 +590,7 @@ class Engine:
             scene_position=int(job.params.get("position", 0)),
             project_key=fingerprint({"project": str(self.project.folder.root)})[:12],
             image_path=image_path,
+            staging=self._staging(job),
         )
 
     # -- backend events --------------------------------------------------------
@@ -701,6 +610,8 @@ class Engine:
             return
         job_id = self._by_key.get(event.key)
         if job_id is None:
+            if isinstance(event, Output) and event.path is not None:
+                await asyncio.to_thread(remove_quietly, event.path)
             return  # a job we already retired (cancelled, superseded)
         if isinstance(event, Progress):
             job = self._jobs[job_id].model_copy(update={"progress": event.fraction})
@@ -722,12 +633,13 @@ class Engine:
             job = self._jobs[job_id]
             if isinstance(event, Started):
                 if job.state is not JobState.RUNNING:
-                    job = await self._set_state(job_id, JobState.RUNNING, server=event.server)
-                    self._emit(JobStarted(job))
+                    started = await self._set_state(job_id, JobState.RUNNING, server=event.server)
+                    if started is not None:
+                        self._emit(JobStarted(started))
             elif isinstance(event, Failed):
-                await self._finish_state(job, JobState.FAILED, event.message)
+                await self._end(job, JobState.FAILED, event.message)
             elif isinstance(event, Cancelled):
-                await self._finish_state(job, JobState.CANCELLED)
+                await self._end(job, JobState.CANCELLED)
             elif isinstance(event, Lost):
                 await self._lost(job_id, event.reason)
 
@@ -737,49 +649,88 @@ class Engine:
             await self._store_output(job, output)
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception as error:
             log.exception("finishing %s failed", job.label)
+            async with self._mutex:
+                if job.id in self._jobs:
+                    await self._end(job, JobState.FAILED, _message(error))
+
+    async def _fail_finish(self, job: Job, message: str) -> None:
+        async with self._mutex:
+            if job.id in self._jobs:
+                await self._end(job, JobState.FAILED, message)
 
     async def _store_output(self, job: Job, output: Output) -> None:
         folder = self.project.folder
         try:
             suffix = safe_suffix(output.name, job.kind)
         except StoreError as error:
-            async with self._mutex:
-                if job.id in self._jobs:
-                    await self._finish_state(job, JobState.FAILED, str(error))
+            if output.path is not None:
+                await asyncio.to_thread(remove_quietly, output.path)
+            await self._fail_finish(job, str(error))
             return
         position = int(job.params.get("position", 0))
         path = folder.dir_for(job.kind) / asset_name(position, job.backend_job_id, suffix)
         try:
-            await asyncio.to_thread(self._writer, path, output.data)
+            if output.path is not None:
+                digest = await asyncio.to_thread(_move_into_place, output.path, path)
+            else:
+                await asyncio.to_thread(self._writer, path, output.data)
+                digest = content_hash(output.data)
         except OSError as error:
             message = f"could not write {folder.relative(path)}: {error.strerror or error}"
-            async with self._mutex:
-                if job.id in self._jobs:
-                    await self._finish_state(job, JobState.FAILED, message)
+            await self._fail_finish(job, message)
             return
+        params = dict(job.params)
         asset = Asset(
             kind=job.kind,
             file=folder.relative(path),
-            content_hash=content_hash(output.data),
-            inputs=asset_inputs(job.kind, dict(job.params)),
+            content_hash=digest,
+            inputs=asset_inputs(job.kind, params),
             created=_now(),
             job_id=job.id,
         )
+        seed = params["seed"] if TAKE_FROM_SEED in params else None
         async with self._mutex:
             if job.id not in self._jobs:  # cancelled or superseded while we wrote
                 await asyncio.to_thread(remove_quietly, path)
                 return
             try:
-                old, scene = await self.project.store.finish_job(job.id, job.scene_id, asset)
+                finished = await self.project.store.finish_job(
+                    job.id, job.scene_id, asset, seed=seed, seed_was=params.get(TAKE_FROM_SEED)
+                )
             except BaseException:
                 remove_quietly(path)
                 raise
+            if finished is None:  # a client ended it in the database first
+                await asyncio.to_thread(remove_quietly, path)
+                await self._forget(job.id)
+                return
             self._untrack(job.id)
+        old, scene = finished
         if old is not None:
             with contextlib.suppress(StoreError):
                 await asyncio.to_thread(remove_quietly, folder.resolve_asset(old))
         done = job.model_copy(update={"state": JobState.SUCCEEDED, "progress": 1.0})
         self._emit(JobSucceeded(done, scene, asset.file))
         self._wake.set()
+
+
+def _message(error: BaseException) -> str:
+    return str(error) or type(error).__name__
+
+
+def _move_into_place(staged: Path, final: Path) -> str:
+    """A streamed result: hash it, fsync it, rename it to its final name."""
+    digest = hashlib.sha256()
+    try:
+        with open(staged, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+            os.fsync(handle.fileno())
+        os.replace(staged, final)
+    except BaseException:
+        remove_quietly(staged)
+        raise
+    fsync_dir(final.parent)
+    return digest.hexdigest()

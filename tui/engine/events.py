@@ -9,7 +9,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tui.backends.base import BackendStatus
-from tui.domain.jobs import Job
+
+__all__ = [
+    "BackendChanged",
+    "BackendStatus",
+    "EngineEvent",
+    "JobCancelled",
+    "JobEvent",
+    "JobFailed",
+    "JobPreview",
+    "JobProgress",
+    "JobQueued",
+    "JobStarted",
+    "JobSucceeded",
+    "JobSuperseded",
+    "RunnerChanged",
+    "RunnerInfo",
+    "SceneEdited",
+    "ended_event",
+]
+from tui.domain.jobs import Job, JobState
 from tui.domain.models import Scene
 
 
@@ -70,6 +89,15 @@ class JobSuperseded(JobEvent):
     pass
 
 
+def ended_event(job: Job) -> JobFailed | JobCancelled | JobSuperseded:
+    """The event for a job that ended other than by success."""
+    if job.state is JobState.FAILED:
+        return JobFailed(job, job.error or "failed")
+    if job.state is JobState.SUPERSEDED:
+        return JobSuperseded(job)
+    return JobCancelled(job)
+
+
 @dataclass(frozen=True)
 class SceneEdited:
     """The engine changed a scene itself (a forced take drew a new seed)."""
@@ -84,6 +112,35 @@ class BackendChanged:
     status: BackendStatus
 
 
+@dataclass(frozen=True)
+class RunnerInfo:
+    """What a client knows of the project's runner, for a header or `runner status`."""
+
+    state: str
+    """"not running", "starting", "idle", "running" or "unreachable"."""
+    pid: int | None = None
+    running: int = 0
+    queued: int = 0
+    note: str = ""
+    """Why it is not running or not reachable, when that is not the normal idle exit."""
+
+    def describe(self) -> str:
+        """ "runner: idle", "runner: 3 running, 14 queued", "runner: not running"."""
+        if self.state == "running" or (self.state == "idle" and (self.running or self.queued)):
+            parts = [f"{self.running} running"] if self.running else []
+            if self.queued:
+                parts.append(f"{self.queued} queued")
+            return "runner: " + ", ".join(parts or ["idle"])
+        return f"runner: {self.state}"
+
+
+@dataclass(frozen=True)
+class RunnerChanged:
+    """The runner started, stopped, or its job counts moved."""
+
+    info: RunnerInfo
+
+
 EngineEvent = (
     JobQueued
     | JobStarted
@@ -95,4 +152,5 @@ EngineEvent = (
     | JobSuperseded
     | SceneEdited
     | BackendChanged
+    | RunnerChanged
 )

@@ -7,7 +7,7 @@ one goes through the same validation and the same single transaction.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,45 @@ def _server(url: str) -> ServerConfig:
         raise ConfigError(f"--comfyui {url}: {reason}") from None
 
 
+@dataclass(frozen=True)
+class BackendChoice:
+    """Which renderer and servers to use: the one decision, shared by the CLI, the TUI
+    and the runner they start.
+
+    `backend` and `servers` are what the user said on the command line (they win
+    over the project's storyboard.toml; servers imply ComfyUI); `default_servers`
+    are the user's `comfyui_servers`, used when the project lists none.
+    """
+
+    backend: str | None = None
+    servers: tuple[str, ...] = ()
+    default_servers: tuple[str, ...] = field(default=(), compare=False)
+
+    def argv(self) -> list[str]:
+        """The same choice as command-line options, for the runner a client starts."""
+        args: list[str] = []
+        if self.backend:
+            args += ["--backend", self.backend]
+        for url in self.servers:
+            args += ["--comfyui", url]
+        return args
+
+    def resolve(self, config: ProjectConfig) -> tuple[str, ProjectConfig]:
+        """The backend name and the config to build it from."""
+        servers = self.servers
+        if not servers and not config.comfyui.servers:
+            servers = self.default_servers
+        backend = self.backend
+        if servers:
+            comfyui = config.comfyui.model_copy(
+                update={"servers": [_server(url) for url in servers]}
+            )
+            config = config.model_copy(update={"comfyui": comfyui})
+            if self.servers:
+                backend = backend or "comfyui"
+        return backend or config.default_backend, config
+
+
 @dataclass
 class Project:
     """Everything needed to read, edit and render one project."""
@@ -41,26 +80,28 @@ class Project:
     backend_name: str
     settings: RenderSettings
 
+    choice: BackendChoice = field(default_factory=BackendChoice)
+
     @classmethod
     async def open(
-        cls, path: str | Path, *, backend: str | None = None, servers: Sequence[str] = ()
+        cls,
+        path: str | Path,
+        *,
+        backend: str | None = None,
+        servers: Sequence[str] = (),
+        choice: BackendChoice | None = None,
     ) -> Project:
-        """Open an existing project; `backend` and `servers` override its config."""
+        """Open an existing project; `choice` (or `backend` and `servers`) override its config."""
         folder = ProjectFolder.require(path)
+        if choice is None:
+            choice = BackendChoice(backend, tuple(servers))
         try:
-            config = ProjectConfig.load(folder.config_path)
-            if servers:
-                comfyui = config.comfyui.model_copy(
-                    update={"servers": [_server(url) for url in servers]}
-                )
-                config = config.model_copy(update={"comfyui": comfyui})
-                backend = backend or "comfyui"
+            backend_name, config = choice.resolve(ProjectConfig.load(folder.config_path))
         except ConfigError as error:
             raise StoreError(str(error)) from None
         store = await ProjectStore.open(folder.db_path)
         try:
             info = await store.project()
-            backend_name = backend or config.default_backend
             try:
                 image_id, video_id = workflow_ids(backend_name, folder, config)
             except ConfigError as error:
@@ -75,7 +116,7 @@ class Project:
             image_workflow=image_id,
             video_workflow=video_id,
         )
-        return cls(folder, store, info, config, backend_name, settings)
+        return cls(folder, store, info, config, backend_name, settings, choice)
 
     async def close(self) -> None:
         await self.store.close()
@@ -89,6 +130,13 @@ class Project:
     @property
     def name(self) -> str:
         return self.info.name
+
+    @property
+    def servers(self) -> tuple[str, ...]:
+        """The ComfyUI servers this project renders with, as resolved."""
+        if self.backend_name != "comfyui":
+            return ()
+        return tuple(server.url for server in self.config.comfyui.servers)
 
     async def scenes(self) -> list[Scene]:
         return await self.store.scenes()

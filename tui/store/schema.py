@@ -68,6 +68,12 @@ MIGRATIONS: dict[int, str] = {
         WHERE state IN ('queued', 'submitted', 'running');
     CREATE INDEX jobs_scene ON jobs(scene_id, kind);
     """,
+    2: """
+    ALTER TABLE jobs ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX jobs_rev ON jobs(rev);
+    """,
 }
+"""Version 2: jobs carry the project revision of their last change, so any viewer
+(a second TUI, `storyboard regen` following a batch) reads only what changed."""
 
 LATEST_VERSION = max(MIGRATIONS)

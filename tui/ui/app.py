@@ -17,8 +17,8 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
-from tui.backends.base import Backend
 from tui.config import ConfigError, UserSettings
+from tui.engine.client import Launcher
 from tui.store.errors import StoreError
 from tui.store.folder import ProjectFolder
 from tui.ui.screens.main import MainScreen, ScreenOptions
@@ -69,7 +69,7 @@ class StoryboardApp(App[int]):
         self,
         project_path: Path | str,
         *,
-        backend: Backend | None = None,
+        launcher: Launcher | None = None,
         backend_name: str | None = None,
         comfyui: Sequence[str] | None = None,
         settings: UserSettings | None = None,
@@ -84,7 +84,8 @@ class StoryboardApp(App[int]):
 
         Args:
             project_path: The project folder.
-            backend: A ready backend (tests); otherwise one is made from the project's config.
+            launcher: Starts the project's runner when work is queued and none lives; by
+                default a detached process (tests run one in-process).
             backend_name: "draft" or "comfyui", overriding the project's choice.
             comfyui: ComfyUI server URLs, overriding the project's.
             settings: User settings; read from the user's config file when None.
@@ -121,7 +122,7 @@ class StoryboardApp(App[int]):
             self.theme = fallback
         self.screen_options = ScreenOptions(
             project_path=Path(project_path),
-            backend=backend,
+            launcher=launcher,
             backend_name=backend_name,
             comfyui=list(comfyui or []),
             default_servers=list(settings.comfyui_servers),
@@ -147,7 +148,7 @@ class StoryboardApp(App[int]):
             self.notify("\n".join(self._warnings), severity="warning", markup=False, timeout=10)
 
     async def action_quit(self) -> None:
-        """Save what is typed and stop the engine before leaving."""
+        """Save what is typed before leaving; the runner carries on with any jobs."""
         for screen in self.screen_stack:
             if isinstance(screen, MainScreen):
                 await screen.shutdown()

@@ -25,6 +25,7 @@ from tui.engine.events import (
     JobStarted,
     JobSucceeded,
     JobSuperseded,
+    RunnerChanged,
     SceneEdited,
 )
 from tui.ui.text import one_line
@@ -317,7 +318,7 @@ class JobBoard:
         """Take one engine event; returns the scene whose row it changes, if any."""
         if isinstance(event, SceneEdited):
             return event.scene.id
-        if isinstance(event, BackendChanged):
+        if isinstance(event, BackendChanged | RunnerChanged):
             return None
         job = event.job
         if not isinstance(event, JobProgress):

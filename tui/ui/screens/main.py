@@ -1,9 +1,12 @@
-"""The main screen: it opens the project, drives the engine and wires the widgets together.
+"""The main screen: it opens the project, follows its runner and wires the widgets together.
 
-Widgets never touch the project or the engine. They get attributes set and
-post messages; this screen turns those into saves and requests, and turns
-engine events (which arrive on the loop, possibly thousands a second) into
-at most one UI update per frame.
+Jobs belong to the project, not to this window: the screen queues work
+through a `ProjectClient` and listens; a detached runner does the work, so
+closing the window (or losing the terminal) never stops a batch. Widgets
+never touch the project or the client. They get attributes set and post
+messages; this screen turns those into saves and requests, and turns job
+events (which arrive on the loop, possibly thousands a second) into at most
+one UI update per frame.
 """
 
 from __future__ import annotations
@@ -27,22 +30,23 @@ from textual.timer import Timer
 from textual.widgets import Input, Static
 from textual.worker import Worker, WorkerState
 
-from tui.backends.base import Backend, BackendStatus
-from tui.backends.registry import create_backend
-from tui.config import ConfigError, ImageRenderer, ServerConfig
+from tui.config import ConfigError, ImageRenderer
 from tui.domain.edits import EditError, normalize
 from tui.domain.models import AssetKind, AssetState, Scene
-from tui.engine.engine import Engine, EngineBusy, Plan, Refused
+from tui.engine.client import Launcher, ProjectClient, RunnerError
 from tui.engine.events import (
+    BackendChanged,
     EngineEvent,
     JobCancelled,
     JobFailed,
     JobPreview,
     JobSucceeded,
     JobSuperseded,
+    RunnerChanged,
     SceneEdited,
 )
-from tui.engine.project import Project
+from tui.engine.project import BackendChoice, Project
+from tui.engine.requests import WAITS_FOR_IMAGE, Plan, Refused
 from tui.store.errors import StoreError
 from tui.ui.commands import PaletteCommand, StoryboardCommands
 from tui.ui.model import Board, Counts, JobBoard, statuses_of
@@ -77,7 +81,8 @@ class ScreenOptions:
     """What the app hands the screen: settings, and the knobs tests pin."""
 
     project_path: Path
-    backend: Backend | None = None
+    launcher: Launcher | None = None
+    """Starts the project's runner when there is work and none lives; tests run one in-process."""
     backend_name: str | None = None
     comfyui: list[str] = field(default_factory=list)
     """Servers from `--comfyui`; they replace the project's."""
@@ -246,10 +251,9 @@ class MainScreen(Screen[None]):
         super().__init__()
         self.options = options
         self.project: Project | None = None
-        self.engine: Engine | None = None
+        self.client: ProjectClient | None = None
         self.board: Board | None = None
         self.jobs = JobBoard(clock=options.clock)
-        self._rev = 0
         self._unsubscribe: Callable[[], None] | None = None
         self._touched: set[int] = set()
         self._scene_updates: dict[int, Scene] = {}
@@ -265,7 +269,6 @@ class MainScreen(Screen[None]):
         self._clip_lengths: dict[str, float | None] = {}
         self._shut_down = False
         self._inspect_timer: Timer | None = None
-        self._engine_note = "starting…"
         self.header = StoryHeader(id="header")
         self.batch_bar = BatchBar(id="batch-bar")
         self.list_columns = Static(id="list-columns", markup=False)
@@ -309,22 +312,19 @@ class MainScreen(Screen[None]):
         except (StoreError, ConfigError, OSError, ImportError) as error:
             self.app.exit(return_code=2, message=f"storyboard: error: {error}")
             return
-        self.set_interval(self.options.poll_interval, self._poll, name="poll-store")
-        self._start_engine()
+        self._start_client()
 
     async def _open(self) -> None:
         options = self.options
-        name = options.backend_name or (options.backend.name if options.backend else None)
-        if name is None and options.comfyui:
-            name = "comfyui"
-        project = await Project.open(options.project_path, backend=name)
+        choice = BackendChoice(
+            options.backend_name, tuple(options.comfyui), tuple(options.default_servers)
+        )
+        project = await Project.open(options.project_path, choice=choice)
         self.project = project
         board = self.board = Board(project.status)
-        self._rev = await project.store.rev()
         board.load(await project.scenes())
         self.header.project_name = project.name
-        self.header.engine_state = self._engine_note
-        self._show_backend()
+        self.header.backend_name = project.backend_name
         self.inspector.scene_count = len(board)
         self.scene_list.row_for = board.row
         last = board.scenes[board.order[-1]].position if board.order else 0
@@ -343,59 +343,28 @@ class MainScreen(Screen[None]):
         board.complete(statuses, judged)
         self._refresh_counts()
 
-    def _make_backend(self, project: Project) -> Backend:
-        if self.options.backend is not None:
-            return self.options.backend
-        config = project.config
-        servers = self.options.comfyui
-        if not servers and not config.comfyui.servers:
-            servers = self.options.default_servers
-        if servers:
-            comfy = config.comfyui.model_copy(
-                update={"servers": [ServerConfig(url=url) for url in servers]}
-            )
-            config = config.model_copy(update={"comfyui": comfy})
-        return create_backend(project.backend_name, project.folder, config)
-
-    @work(exclusive=True, group="engine", exit_on_error=False)
-    async def _start_engine(self) -> None:
-        """Start jobs running; until then (or if another process runs them) editing still works."""
+    @work(exclusive=True, group="client", exit_on_error=False)
+    async def _start_client(self) -> None:
+        """Follow the project's jobs; a runner is started when there is work for one."""
         project = self.project
         assert project is not None
-        try:
-            engine = Engine(project, self._make_backend(project))
-            await engine.start()
-        except EngineBusy as error:
-            self._set_engine_note("read-only")
-            self.app.notify(
-                f"{error}. You can edit here; regeneration is off.",
-                title="Jobs run elsewhere",
-                severity="warning",
-                markup=False,
-                timeout=10,
-            )
-            return
-        except Exception as error:  # a backend that cannot start must not take the editor down
-            self._set_engine_note("offline")
-            self.app.notify(
-                f"The {project.backend_name} backend could not start: {error}",
-                severity="error",
-                markup=False,
-                timeout=10,
-            )
-            return
+        client = ProjectClient(
+            project, launcher=self.options.launcher, poll_interval=self.options.poll_interval
+        )
+        self._unsubscribe = client.subscribe(self._on_engine_event)
+        await client.start()
         if self._shut_down:
-            await engine.stop()
+            await client.close()
             return
-        self.engine = engine
-        self._unsubscribe = engine.subscribe(self._on_engine_event)
-        for scene_id in self.jobs.seed(engine.active_jobs):
+        self.client = client
+        for scene_id in self.jobs.seed(client.active_jobs):
             self._touched.add(scene_id)
-        self._set_engine_note("")
-        self.header.backend = engine.backend.status
-        if engine.resumed:
+        self.header.runner = client.runner
+        self.refresh_bindings()
+        if client.active_jobs:
             self.app.notify(
-                f"Picked up {plural(engine.resumed, 'job')} from the last session.",
+                f"{plural(len(client.active_jobs), 'job')} of this project are queued or "
+                "running; the runner carries on with them.",
                 markup=False,
             )
         self._schedule_flush()
@@ -411,14 +380,11 @@ class MainScreen(Screen[None]):
                 markup=False,
             )
 
-    def _set_engine_note(self, note: str) -> None:
-        self._engine_note = note
-        self.header.engine_state = note
-        self.batch_bar.enabled = not note
-        self.refresh_bindings()
-
     async def shutdown(self) -> None:
-        """Save what is typed, stop the engine, close the database; safe to call twice."""
+        """Save what is typed, stop following the runner, close the database; safe twice.
+
+        The runner and its jobs go on: they belong to the project, not to this window.
+        """
         if self._shut_down:
             return
         self._shut_down = True
@@ -427,10 +393,10 @@ class MainScreen(Screen[None]):
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        if self.engine is not None:
+        if self.client is not None:
             with contextlib.suppress(Exception):
-                await self.engine.stop()
-            self.engine = None
+                await self.client.close()
+            self.client = None
         if self.project is not None:
             with contextlib.suppress(Exception):
                 await self.project.close()
@@ -439,32 +405,6 @@ class MainScreen(Screen[None]):
         await self.shutdown()
 
     # -- keeping up with the database ------------------------------------------
-
-    def _show_backend(self) -> None:
-        project = self.project
-        if self.engine is not None:
-            self.header.backend = self.engine.backend.status
-        elif self.options.backend is not None:
-            self.header.backend = self.options.backend.status
-        elif project is not None:
-            self.header.backend = BackendStatus(project.backend_name)
-
-    async def _poll(self) -> None:
-        """Pick up another process's edits (a CLI `storyboard set`) and the backend's state."""
-        project = self.project
-        if project is None or self._shut_down:
-            return
-        self._show_backend()
-        try:
-            rev = await project.store.rev()
-            if rev == self._rev:
-                return
-            changed = await project.store.scenes_changed_since(self._rev)
-        except (StoreError, ValueError):
-            return
-        self._rev = rev
-        for scene in changed:
-            self._apply_scene(scene)
 
     def _apply_scene(self, scene: Scene) -> None:
         """Show a newer copy of a scene everywhere it appears."""
@@ -660,6 +600,10 @@ class MainScreen(Screen[None]):
             self._scene_updates[event.scene.id] = event.scene
         elif isinstance(event, SceneEdited):
             self._scene_updates[event.scene.id] = event.scene
+        elif isinstance(event, RunnerChanged):
+            self.header.runner = event.info
+        elif isinstance(event, BackendChanged):
+            self.header.backend = event.status
         if isinstance(event, JobSucceeded | JobFailed | JobCancelled | JobSuperseded):
             if event.job.kind is AssetKind.IMAGE:
                 self._previews.pop(event.scene_id, None)
@@ -763,8 +707,8 @@ class MainScreen(Screen[None]):
     # -- actions -----------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in REGEN_ACTIONS and self.engine is None:
-            return None  # shown, but dimmed, until the engine runs
+        if action in REGEN_ACTIONS and self.client is None:
+            return None  # shown, but dimmed, until the project's jobs are followed
         if action in ("edit", "back"):
             editing = self._focus_in_inspector() or self.focused is self.filter_input
             return editing if action == "back" else not editing
@@ -779,14 +723,19 @@ class MainScreen(Screen[None]):
             return f"Scene {self.board.scenes[scene_id].position}"
         return "This scene"
 
-    def _engine_or_warn(self) -> Engine | None:
-        if self.engine is None:
-            why = {
-                "read-only": "jobs for this project run in another process",
-                "offline": "the backend could not start",
-            }.get(self._engine_note, "the engine is still starting")
-            self.app.notify(f"Regeneration is off: {why}.", severity="warning", markup=False)
-        return self.engine
+    def _client_or_warn(self) -> ProjectClient | None:
+        if self.client is None:
+            self.app.notify("Still opening the project…", severity="warning", markup=False)
+        return self.client
+
+    def _runner_failed(self, error: RunnerError) -> None:
+        self.app.notify(
+            f"Queued, but the runner could not start: {error}",
+            title="Jobs wait",
+            severity="error",
+            markup=False,
+            timeout=12,
+        )
 
     async def action_regenerate(self, kind: str) -> None:
         scene_id = self.scene_list.highlighted
@@ -799,14 +748,17 @@ class MainScreen(Screen[None]):
             await self._regenerate(scene_id, AssetKind(kind), force=True)
 
     async def _regenerate(self, scene_id: int, kind: AssetKind, *, force: bool = False) -> None:
-        engine = self._engine_or_warn()
-        if engine is None or self.board is None:
+        client = self._client_or_warn()
+        if client is None or self.board is None:
             return
         await self._settle_edits()
         try:
-            job = await engine.regenerate(scene_id, kind, force=force)
+            job = await client.regenerate(scene_id, kind, force=force)
         except Refused as refusal:
             self.app.notify(str(refusal), severity="warning", markup=False)
+            return
+        except RunnerError as error:
+            self._runner_failed(error)
             return
         except StoreError as error:
             self.app.notify(str(error), severity="error", markup=False)
@@ -839,12 +791,15 @@ class MainScreen(Screen[None]):
         await self.action_cancel_all()
 
     async def _batch(self, kinds: list[AssetKind]) -> None:
-        engine = self._engine_or_warn()
-        if engine is None:
+        client = self._client_or_warn()
+        if client is None:
             return
         await self._settle_edits()
         try:
-            plan = await engine.request(kinds, include_missing=True)
+            plan = await client.request(kinds, include_missing=True)
+        except RunnerError as error:
+            self._runner_failed(error)
+            return
         except StoreError as error:
             self.app.notify(str(error), severity="error", markup=False)
             return
@@ -865,8 +820,7 @@ class MainScreen(Screen[None]):
         waiting = [
             decision
             for decision in plan.skipped
-            if decision.kind is AssetKind.VIDEO
-            and ("stale" in decision.reason or "without an image" in decision.reason)
+            if decision.kind is AssetKind.VIDEO and decision.why in WAITS_FOR_IMAGE
         ]
         if waiting:
             text += (
@@ -876,11 +830,11 @@ class MainScreen(Screen[None]):
         return text
 
     async def action_cancel_scene(self) -> None:
-        engine = self._engine_or_warn()
+        client = self._client_or_warn()
         scene_id = self.scene_list.highlighted
-        if engine is None or scene_id is None:
+        if client is None or scene_id is None:
             return
-        count = await engine.cancel_scene(scene_id)
+        count = await client.cancel_scene(scene_id)
         name = self._scene_name(scene_id)
         if count:
             self.app.notify(f"Cancelled {plural(count, 'job')} for {name.lower()}.")
@@ -888,10 +842,10 @@ class MainScreen(Screen[None]):
             self.app.notify(f"{name} has no jobs to cancel.", markup=False)
 
     async def action_cancel_all(self) -> None:
-        engine = self._engine_or_warn()
-        if engine is None:
+        client = self._client_or_warn()
+        if client is None:
             return
-        count = await engine.cancel_all()
+        count = await client.cancel_all()
         self.app.notify(f"Cancelled {plural(count, 'job')}." if count else "No jobs to cancel.")
 
     def action_toggle_dirty_only(self) -> None:

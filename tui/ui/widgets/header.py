@@ -1,4 +1,4 @@
-"""The top line: the project's name and the backend with its state."""
+"""The top line: the project's name, the backend with its state, and the runner."""
 
 from __future__ import annotations
 
@@ -7,18 +7,18 @@ from textual.containers import Horizontal
 from textual.content import Content
 from textual.reactive import reactive
 
-from tui.backends.base import BackendStatus
+from tui.engine.events import BackendStatus, RunnerInfo
 from tui.ui.text import one_line
 from tui.ui.widgets.line import Line
 
 BACKEND_LABELS = {"draft": "draft", "comfyui": "ComfyUI"}
 
 
-def describe_backend(status: BackendStatus | None, engine_state: str) -> Content:
-    """`draft`, or `ComfyUI ● 2/2 servers · queue 3`, plus what the engine is doing."""
+def describe_backend(status: BackendStatus | None, runner: RunnerInfo | None) -> Content:
+    """`draft`, or `ComfyUI ● 2/2 servers · queue 3`, plus what the runner is doing."""
     if status is None:
         status = BackendStatus("draft")
-    label = BACKEND_LABELS.get(status.name, one_line(status.name))
+    label = BACKEND_LABELS.get(status.name.lower(), one_line(status.name))
     parts: list[Content] = [Content(label)]
     if status.name != "draft" or status.servers != 1:
         if status.online >= status.servers and status.servers > 0:
@@ -31,13 +31,15 @@ def describe_backend(status: BackendStatus | None, engine_state: str) -> Content
         parts.append(Content(" "))
         parts.append(Content.styled("●", dot_style))
         parts.append(Content(f" {status.online}/{status.servers} {noun}"))
-        parts.append(Content(f" · queue {status.queue}"))
-    elif status.queue:
-        parts.append(Content(f" · queue {status.queue}"))
-    if status.detail:
+    if status.waiting:
+        parts.append(Content.styled(f" · {one_line(status.waiting)}", "$warning"))
+    elif status.detail:
         parts.append(Content(f" · {one_line(status.detail)}"))
-    if engine_state:
-        parts.append(Content.styled(f" · {engine_state}", "$warning"))
+    if runner is not None:
+        style = "$warning" if runner.note else ""
+        text = runner.describe() + (f" ({one_line(runner.note)})" if runner.note else "")
+        parts.append(Content(" · "))
+        parts.append(Content.styled(text, style) if style else Content(text))
     return Content.assemble(*parts)
 
 
@@ -57,12 +59,12 @@ class StoryHeader(Horizontal):
 
     project_name: reactive[str] = reactive("", init=False, repaint=False)
     """The project's name, as the user typed it (shown as plain text)."""
-    backend: reactive[BackendStatus | None] = reactive(
-        None, init=False, repaint=False, always_update=True
-    )
-    """The backend's last reported status; polled, since it changes without events."""
-    engine_state: reactive[str] = reactive("starting…", init=False, repaint=False)
-    """Empty while jobs can run; otherwise why not ("starting…", "read-only")."""
+    backend_name: reactive[str] = reactive("draft", init=False, repaint=False)
+    """The renderer this window queues for, until the runner reports its status."""
+    backend: reactive[BackendStatus | None] = reactive(None, init=False, repaint=False)
+    """The backend's last reported status, from the runner."""
+    runner: reactive[RunnerInfo | None] = reactive(None, init=False, repaint=False)
+    """The project's runner: not running, idle, or its job counts."""
 
     def compose(self) -> ComposeResult:
         yield Line(id="project")
@@ -74,10 +76,13 @@ class StoryHeader(Horizontal):
     def _watch_project_name(self) -> None:
         self._show()
 
+    def _watch_backend_name(self) -> None:
+        self._show()
+
     def _watch_backend(self) -> None:
         self._show()
 
-    def _watch_engine_state(self) -> None:
+    def _watch_runner(self) -> None:
         self._show()
 
     def _show(self) -> None:
@@ -85,7 +90,8 @@ class StoryHeader(Horizontal):
             return
         name = one_line(self.project_name) or "Storyboard"
         self.query_one("#project", Line).update(Content.assemble("Storyboard · ", name))
-        backend = describe_backend(self.backend, self.engine_state)
+        status = self.backend or BackendStatus(self.backend_name, online=1, servers=1)
+        backend = describe_backend(status, self.runner)
         line = self.query_one("#backend", Line)
         line.update(backend)
         if line.styles.width is None or line.styles.width.value != backend.cell_length:

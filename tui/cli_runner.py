@@ -1,0 +1,134 @@
+"""`storyboard runner DIR [status|stop|log]`: look at, stop, or read the project's runner.
+
+The runner is detached from every terminal, so this is how a creator back on
+a new SSH session finds out what it did while they were away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.text import Text
+
+from tui.domain.jobs import JobState
+from tui.engine.client import ProjectClient
+from tui.engine.project import Project
+from tui.engine.runfiles import RunFiles
+from tui.textsafe import visible
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+
+
+async def runner_summary(project: Project) -> dict[str, Any]:
+    """pid, state and job counts, from the lock and the database (no socket needed)."""
+    files = RunFiles(project.folder.root)
+    pid = files.live_pid()
+    jobs = await project.store.active_jobs()
+    queued = sum(1 for job in jobs if job.state is JobState.QUEUED)
+    running = len(jobs) - queued
+    if pid is None:
+        state = "not running"
+    else:
+        state = "running" if jobs else "idle"
+    return {"pid": pid, "state": state, "running": running, "queued": queued}
+
+
+def runner_line(summary: dict[str, Any]) -> str:
+    """One line for `storyboard status`."""
+    if summary["pid"] is None:
+        line = "runner: not running"
+        waiting = summary["running"] + summary["queued"]
+        if waiting:
+            line += f" ({waiting} job(s) waiting; opening the project or `regen` starts it)"
+        return line
+    counts = [f"{summary['running']} running"] if summary["running"] else []
+    if summary["queued"]:
+        counts.append(f"{summary['queued']} queued")
+    return f"runner: pid {summary['pid']}, " + (", ".join(counts) if counts else "idle")
+
+
+async def runner_command(path: Path, action: str, *, lines: int, out: Console) -> int:
+    async with await Project.open(path) as project:
+        if action == "log":
+            return _show_log(RunFiles(project.folder.root), lines, out)
+        if action == "stop":
+            return await _stop(project, out)
+        return await _status(project, out)
+
+
+async def _status(project: Project, out: Console) -> int:
+    summary = await runner_summary(project)
+    out.print(Text(runner_line(summary)))
+    files = RunFiles(project.folder.root)
+    if summary["pid"] is not None:
+        state = files.read_state()
+        backend = state.get("backend", "?")
+        servers = ", ".join(state.get("servers") or [])
+        out.print(Text(f"  renders with {backend}" + (f" ({servers})" if servers else "")))
+    out.print(Text(f"  log: {files.log}"))
+    failures = await project.store.recent_failures(5)
+    if failures:
+        out.print(Text("last errors:"))
+        for job, position, when in failures:
+            stamp = when[:19].replace("T", " ")
+            message = visible(job.error or "failed")
+            out.print(Text(f"  {stamp}  scene {position} {job.kind.value}: {message}"))
+    return EXIT_OK
+
+
+async def _stop(project: Project, out: Console) -> int:
+    files = RunFiles(project.folder.root)
+    pid = files.live_pid()
+    if pid is None:
+        out.print(Text("runner: not running"))
+        return EXIT_OK
+    client = ProjectClient(project, role="cli")
+    await client.start()
+    try:
+        for _ in range(60):
+            if client.connected:
+                break
+            await asyncio.sleep(0.05)
+        if client.connected:
+            stopped = await client.stop_runner()
+        else:
+            # No socket to ask through: cancel in the database, then a polite SIGTERM.
+            cancelled = await client.cancel_all()
+            if pid > 0:
+                os.kill(pid, signal.SIGTERM)
+            out.print(Text(f"cancelled {cancelled} job(s); asked process {pid} to stop"))
+            stopped = await _gone(files, 10.0)
+    finally:
+        await client.close()
+    if stopped:
+        out.print(Text(f"runner {pid} stopped; its jobs were cancelled"))
+        return EXIT_OK
+    out.print(Text(f"runner {pid} did not stop within 10 s"))
+    return EXIT_FAILED
+
+
+async def _gone(files: RunFiles, timeout: float) -> bool:
+    for _ in range(int(timeout / 0.05)):
+        if files.live_pid() is None:
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+def _show_log(files: RunFiles, lines: int, out: Console) -> int:
+    try:
+        with files.log.open(encoding="utf-8", errors="replace") as handle:
+            tail = deque(handle, maxlen=max(1, lines))
+    except FileNotFoundError:
+        out.print(Text(f"no runner log yet ({files.log})"))
+        return EXIT_OK
+    for line in tail:
+        out.print(Text(visible(line.rstrip("\n"))), soft_wrap=True)
+    return EXIT_OK

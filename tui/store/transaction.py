@@ -1,0 +1,333 @@
+"""One write transaction on the database thread, as plain sqlite3 calls.
+
+Queueing a batch of regenerations reads the scenes, reads the jobs already in
+flight, decides, and writes new job rows. Any process may do that at any time
+(a TUI, a second TUI, `storyboard regen`), so it must be one `BEGIN IMMEDIATE`
+transaction; and at 10,000 scenes it must not pay a thread hop per statement.
+`Tx` is what such a transaction sees: synchronous calls on the connection,
+run inside `ProjectStore.atomically`.
+
+Every job change stamps the row with the project's next revision, so any
+viewer can ask "what changed since revision N" for jobs as it does for scenes.
+Job transitions are compare-and-set: a job only moves out of a state it is
+still in, so a runner finishing a job and a client cancelling it can race,
+and exactly one of them wins.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Collection, Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tui.domain.camera import CameraMovement
+from tui.domain.edits import changed_fields, normalize
+from tui.domain.jobs import ACTIVE_STATES, Job, JobState
+from tui.domain.models import Asset, AssetKind, Scene
+from tui.store.errors import NotFoundError, StoreError
+
+SCENE_SELECT = """
+SELECT s.id, s.position, s.narration, s.audio_file, s.audio_duration, s.image_prompt,
+       s.negative_prompt, s.seed, s.video_prompt, s.camera, s.motion, s.rev,
+       i.file, i.content_hash, i.inputs, i.created, i.job_id,
+       v.file, v.content_hash, v.inputs, v.created, v.job_id
+FROM scenes s
+LEFT JOIN assets i ON i.scene_id = s.id AND i.kind = 'image'
+LEFT JOIN assets v ON v.scene_id = s.id AND v.kind = 'video'
+"""
+
+JOB_COLUMNS = (
+    "id, scene_id, kind, params, params_hash, backend, backend_job_id, state, progress, "
+    "error, depends_on, attempts, server, created, updated"
+)
+JOB_UPDATABLE = frozenset(
+    {"state", "progress", "error", "attempts", "server", "params", "params_hash", "depends_on"}
+)
+ACTIVE_VALUES = tuple(sorted(state.value for state in ACTIVE_STATES))
+_ACTIVE_SQL = "('" + "', '".join(ACTIVE_VALUES) + "')"
+
+UPSERT_ASSET = (
+    "INSERT INTO assets (scene_id, kind, file, content_hash, inputs, job_id, created) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (scene_id, kind) DO UPDATE SET file = excluded.file, "
+    "content_hash = excluded.content_hash, inputs = excluded.inputs, "
+    "job_id = excluded.job_id, created = excluded.created"
+)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def asset_values(scene_id: int, asset: Asset) -> tuple[Any, ...]:
+    return (
+        scene_id,
+        asset.kind.value,
+        asset.file,
+        asset.content_hash,
+        json.dumps(asset.inputs, sort_keys=True),
+        asset.job_id,
+        asset.created.isoformat(),
+    )
+
+
+def _asset(kind: AssetKind, row: tuple[Any, ...]) -> Asset | None:
+    file, content_hash, inputs, created, job_id = row
+    if file is None:
+        return None
+    return Asset.model_construct(
+        kind=kind,
+        file=file,
+        content_hash=content_hash,
+        inputs=json.loads(inputs),
+        created=datetime.fromisoformat(created),
+        job_id=job_id,
+    )
+
+
+def scene_from_row(row: tuple[Any, ...]) -> Scene:
+    # Rows were validated on the way in; constructing without validation keeps
+    # a 10,000-scene load fast.
+    return Scene.model_construct(
+        id=row[0],
+        position=row[1],
+        narration=row[2],
+        audio_file=row[3],
+        audio_duration=row[4],
+        image_prompt=row[5],
+        negative_prompt=row[6],
+        seed=row[7],
+        video_prompt=row[8],
+        camera=CameraMovement(row[9]),
+        motion=row[10],
+        rev=row[11],
+        image=_asset(AssetKind.IMAGE, row[12:17]),
+        video=_asset(AssetKind.VIDEO, row[17:22]),
+    )
+
+
+def job_from_row(row: tuple[Any, ...]) -> Job:
+    return Job.model_construct(
+        id=row[0],
+        scene_id=row[1],
+        kind=AssetKind(row[2]),
+        params=json.loads(row[3]),
+        params_hash=row[4],
+        backend=row[5],
+        backend_job_id=row[6],
+        state=JobState(row[7]),
+        progress=row[8],
+        error=row[9],
+        depends_on=row[10],
+        attempts=row[11],
+        server=row[12],
+        created=datetime.fromisoformat(row[13]),
+        updated=datetime.fromisoformat(row[14]),
+    )
+
+
+def describe_sqlite_error(path: Path, error: sqlite3.Error) -> str:
+    text = str(error)
+    if "not a database" in text or "malformed" in text:
+        return f"{path}: not a readable Storyboard database ({text})"
+    if "readonly" in text or "unable to open" in text or "read-only" in text:
+        return f"{path}: cannot open for writing; is the project folder read-only? ({text})"
+    if "locked" in text or "busy" in text:
+        return f"{path}: the database is locked by another process ({text})"
+    return f"{path}: {text}"
+
+
+def _ids_json(ids: Iterable[int]) -> str:
+    return json.dumps(list(ids))
+
+
+class Tx:
+    """Synchronous reads and writes inside one open transaction."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
+        self.db = db
+        self.path = path
+        self._rev: int | None = None
+        self.stamp = now().isoformat()
+
+    @property
+    def rev(self) -> int:
+        """The revision every row written by this transaction is stamped with."""
+        if self._rev is None:
+            row = self.db.execute("UPDATE project SET rev = rev + 1 RETURNING rev").fetchone()
+            if row is None:
+                raise StoreError(f"{self.path}: the project row is missing")
+            self._rev = int(row[0])
+        return self._rev
+
+    @property
+    def wrote(self) -> bool:
+        return self._rev is not None
+
+    # -- scenes ----------------------------------------------------------------
+
+    def scene(self, scene_id: int) -> Scene:
+        row = self.db.execute(SCENE_SELECT + " WHERE s.id = ?", (scene_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no scene with id {scene_id}")
+        return scene_from_row(row)
+
+    def scenes(self, ids: Collection[int] | None = None) -> list[Scene]:
+        """By position; all of them, or the ones in `ids` (unknown ids are ignored)."""
+        if ids is None:
+            rows = self.db.execute(SCENE_SELECT + " ORDER BY s.position").fetchall()
+        else:
+            rows = self.db.execute(
+                SCENE_SELECT + " WHERE s.id IN (SELECT value FROM json_each(?)) "
+                "ORDER BY s.position",
+                (_ids_json(ids),),
+            ).fetchall()
+        return [scene_from_row(row) for row in rows]
+
+    def update_scene(self, scene_id: int, changes: Mapping[str, Any]) -> Scene:
+        """Apply field edits; values equal to the stored ones write nothing."""
+        normalized = {field: normalize(field, value) for field, value in changes.items()}
+        scene = self.scene(scene_id)
+        diff = changed_fields(scene, normalized)
+        if not diff:
+            return scene
+        rev = self.rev
+        columns = ", ".join(f"{field} = ?" for field in diff)
+        values = [v.value if isinstance(v, CameraMovement) else v for v in diff.values()]
+        self.db.execute(
+            f"UPDATE scenes SET {columns}, rev = ? WHERE id = ?", (*values, rev, scene_id)
+        )
+        return scene.model_copy(update={**diff, "rev": rev})
+
+    def put_asset(self, scene_id: int, asset: Asset) -> str | None:
+        """Point the scene at a new file; returns the file it replaced, if another."""
+        row = self.db.execute(
+            "SELECT file FROM assets WHERE scene_id = ? AND kind = ?",
+            (scene_id, asset.kind.value),
+        ).fetchone()
+        self.db.execute(UPSERT_ASSET, asset_values(scene_id, asset))
+        self.db.execute("UPDATE scenes SET rev = ? WHERE id = ?", (self.rev, scene_id))
+        return str(row[0]) if row and row[0] != asset.file else None
+
+    # -- jobs ------------------------------------------------------------------
+
+    def job(self, job_id: int) -> Job | None:
+        row = self.db.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return job_from_row(row) if row else None
+
+    def active_jobs(self, scene_ids: Collection[int] | None = None) -> list[Job]:
+        """Jobs not yet final, oldest first; of every scene, or of `scene_ids`."""
+        query = f"SELECT {JOB_COLUMNS} FROM jobs WHERE state IN {_ACTIVE_SQL}"
+        params: tuple[Any, ...] = ()
+        if scene_ids is not None:
+            query += " AND scene_id IN (SELECT value FROM json_each(?))"
+            params = (_ids_json(scene_ids),)
+        rows = self.db.execute(query + " ORDER BY id", params).fetchall()
+        return [job_from_row(row) for row in rows]
+
+    def insert_job(
+        self,
+        *,
+        scene_id: int,
+        kind: AssetKind,
+        params: Mapping[str, Any],
+        params_hash: str,
+        backend: str,
+        backend_job_id: str,
+        depends_on: int | None = None,
+    ) -> Job:
+        row = self.db.execute(
+            "INSERT INTO jobs (scene_id, kind, params, params_hash, backend, backend_job_id, "
+            "state, depends_on, created, updated, rev) "
+            "VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?) "
+            f"RETURNING {JOB_COLUMNS}",
+            (
+                scene_id,
+                kind.value,
+                json.dumps(params, sort_keys=True),
+                params_hash,
+                backend,
+                backend_job_id,
+                depends_on,
+                self.stamp,
+                self.stamp,
+                self.rev,
+            ),
+        ).fetchone()
+        return job_from_row(row)
+
+    def set_job(
+        self,
+        job_id: int,
+        *,
+        expect: Collection[JobState] = ACTIVE_STATES,
+        **fields: Any,
+    ) -> Job | None:
+        """Change a job that is still in one of `expect`; None if it has moved on."""
+        unknown = set(fields) - JOB_UPDATABLE
+        if unknown:
+            raise ValueError(f"cannot update job fields {sorted(unknown)}")
+        values = dict(fields)
+        if "state" in values:
+            state = JobState(values["state"])
+            values["state"] = state.value
+            if state is JobState.RUNNING:
+                values["started"] = self.stamp
+            elif state.is_final:
+                values["finished"] = self.stamp
+        if "params" in values:
+            values["params"] = json.dumps(values["params"], sort_keys=True)
+        values["updated"] = self.stamp
+        values["rev"] = self.rev
+        columns = ", ".join(f"{name} = ?" for name in values)
+        allowed = "('" + "', '".join(sorted(JobState(s).value for s in expect)) + "')"
+        row = self.db.execute(
+            f"UPDATE jobs SET {columns} WHERE id = ? AND state IN {allowed} "
+            f"RETURNING {JOB_COLUMNS}",
+            (*values.values(), job_id),
+        ).fetchone()
+        return job_from_row(row) if row else None
+
+    def end_job(self, job_id: int, state: JobState, error: str | None = None) -> list[Job]:
+        """Move an active job to a final state, with the videos waiting on it.
+
+        A video waiting for an image that failed fails too ("its image failed:
+        …"); one waiting for an image that was cancelled is cancelled. Returns
+        every job that ended, the named one first; empty if it had already ended.
+        """
+        fields: dict[str, Any] = {"state": state}
+        if error is not None:
+            fields["error"] = error
+        ended = self.set_job(job_id, **fields)
+        if ended is None:
+            return []
+        result = [ended]
+        if ended.kind is AssetKind.IMAGE and state is not JobState.SUPERSEDED:
+            rows = self.db.execute(
+                f"SELECT id FROM jobs WHERE depends_on = ? AND state IN {_ACTIVE_SQL}",
+                (job_id,),
+            ).fetchall()
+            follow = JobState.FAILED if state is JobState.FAILED else JobState.CANCELLED
+            reason = f"its image failed: {error}" if state is JobState.FAILED else None
+            for (video_id,) in rows:
+                result.extend(self.end_job(int(video_id), follow, reason))
+        return result
+
+    def jobs_changed_since(self, rev: int) -> list[Job]:
+        rows = self.db.execute(
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE rev > ? ORDER BY id", (rev,)
+        ).fetchall()
+        return [job_from_row(row) for row in rows]
+
+    def scenes_changed_since(self, rev: int) -> list[Scene]:
+        rows = self.db.execute(
+            SCENE_SELECT + " WHERE s.rev > ? ORDER BY s.position", (rev,)
+        ).fetchall()
+        return [scene_from_row(row) for row in rows]
+
+    def current_rev(self) -> int:
+        row = self.db.execute("SELECT rev FROM project").fetchone()
+        return int(row[0]) if row else 0
