@@ -905,6 +905,7 @@ class ComfyUIBackend(Backend):
     async def _conclude(self, job: _Job, result: HistoryResult | None) -> None:
         key = job.spec.key
         server = job.server
+        asked = _now()
         try:
             if result is None:
                 result = await self._result(job)
@@ -921,7 +922,7 @@ class ComfyUIBackend(Backend):
             job.concluding = False
             if server.online:  # connected but unanswered: asked again by the watch
                 if job.waiting_since is None:
-                    job.waiting_since = _now()
+                    job.waiting_since = asked
                 job.stall = _reason(error)
                 self._update_status()
             # else: reconciled when the server is back
@@ -1042,11 +1043,11 @@ class ComfyUIBackend(Backend):
                     )
                 continue
             stuck = [now - job.waiting_since for job in busy if job.waiting_since is not None]
-            if stuck:
+            if stuck and max(stuck) >= 1:
                 lines.append(
                     f"waiting for ComfyUI at {server.url} (no answer for {int(max(stuck))} s)"
                 )
-            elif busy and now - server.heard >= 2 * self.watch_interval:
+            elif busy and now - server.heard >= max(1.0, 2 * self.watch_interval):
                 quiet = int(now - server.heard)
                 lines.append(f"waiting for ComfyUI at {server.url} (no message for {quiet} s)")
         return "; ".join(lines)
