@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -262,6 +263,21 @@ async def test_progress_is_in_order_and_previews_reach_the_engine(
         sockets = comfy._socket_meta.values()
         flags = [meta["feature_flags"].get("supports_preview_metadata") for meta in sockets]
         assert flags == [True if metadata else None]
+
+
+async def test_a_newer_comfyui_release_renders_too_without_a_log_flood(
+    project_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 12 item 2: assets.* broadcasts, `activity`, output ids and canonical prompt ids
+    of newer releases change no result and log nothing."""
+    async with ComfyTestServer(tmp_path / "newer", newer=True, step_delay=0.002) as server:
+        with caplog.at_level(logging.DEBUG, logger="tui.backends"):
+            async with running(project_dir, [server.url]) as run:
+                await run.engine.request(include_missing=True)
+                await run.idle()
+                assert len(run.of(JobSucceeded)) == 10 and not run.of(JobFailed)
+                assert run.of(JobPreview) and run.of(JobProgress)
+    assert not [r for r in caplog.records if r.name.startswith("tui.backends")]
 
 
 async def test_a_scene_edited_while_its_image_renders_stays_dirty(

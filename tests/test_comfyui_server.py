@@ -12,6 +12,7 @@ import asyncio
 import json
 import re
 import struct
+import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -757,3 +758,126 @@ async def test_object_info_is_the_recorded_core(
     assert ckpt[0] == ["sd/v1-5.safetensors"]
     assert served["LoadVideo"]["input"]["required"]["file"][1]["options"] == ["clip.mp4"]
     assert served["VAELoader"]["input"]["required"]["vae_name"][0] == ["pixel_space"]
+
+
+# --------------------------------------------------------------------------- newer releases
+
+
+@pytest.fixture
+async def newer(tmp_path: Path) -> AsyncIterator[ComfyTestServer]:
+    async with ComfyTestServer(tmp_path / "newer", newer=True) as srv:
+        yield srv
+
+
+async def test_newer_mode_wants_canonical_prompt_ids_and_the_recorded_one_does_not(
+    server: ComfyTestServer, newer: ComfyTestServer
+) -> None:
+    """Issue 12 item 2: the newer generation's 400 `invalid_prompt_id`; 0.3.64 took any id."""
+    prompt = load_workflow("trivial_timing")
+    for srv, status in ((server, 200), (newer, 400)):
+        async with httpx.AsyncClient(base_url=srv.url, timeout=10) as http:
+            body = {"prompt": prompt, "client_id": CLIENT, "prompt_id": "not-a-uuid"}
+            answer = await http.post("/prompt", json=body)
+            assert answer.status_code == status, srv.url
+    async with httpx.AsyncClient(base_url=newer.url, timeout=10) as http:
+        answer = await http.post("/prompt", json=body)
+        assert answer.json() == {
+            "error": {
+                "type": "invalid_prompt_id",
+                "message": "Invalid prompt_id format",
+                "details": "prompt_id must be a canonical lowercase UUID, got 'not-a-uuid'",
+                "extra_info": {},
+            },
+            "node_errors": {},
+        }
+
+
+async def test_newer_mode_adds_messages_fields_and_the_jobs_api(
+    newer: ComfyTestServer, server: ComfyTestServer
+) -> None:
+    """Issue 12 item 2: assets.* broadcasts, `activity`, output `id`s and /api/jobs."""
+    ws = await Socket.open(newer, flags=True)
+    await ws.recv()
+    await ws.recv()  # feature_flags
+    newer.step_delay = 0.01
+    key = "5e1f0b5c-1a2b-4c3d-8e9f-0123456789ab"
+    async with httpx.AsyncClient(base_url=newer.url, timeout=10) as http:
+        body = {
+            "prompt": load_workflow("image_slow_solid_save"),
+            "client_id": CLIENT,
+            "prompt_id": key,
+        }
+        newer.pause()
+        assert (await http.post("/prompt", json=body)).status_code == 200
+        pending = (await http.get(f"/api/jobs/{key}")).json()
+        assert pending["status"] == "pending" and isinstance(pending["create_time"], int)
+        newer.resume()
+        got = await ws.until(DONE)
+        kinds = [json.loads(f)["type"] for _, f in got if isinstance(f, str)]
+        assert "assets.seed.paused" in kinds
+        states = [
+            node
+            for _, f in got
+            if isinstance(f, str) and json.loads(f)["type"] == "progress_state"
+            for node in json.loads(f)["data"]["nodes"].values()
+        ]
+        assert any(node.get("activity") == "loading" for node in states)
+        [executed] = [
+            json.loads(f)["data"] for _, f in got if isinstance(f, str) and '"executed"' in f
+        ]
+        [image] = executed["output"]["images"]
+        assert set(image) == {"filename", "subfolder", "type", "id", "preview_id"}
+        history = (await http.get(f"/history/{key}")).json()[key]
+        assert history["outputs"]["2"]["images"] == [image]
+        done = (await http.get(f"/api/jobs/{key}")).json()
+        assert done["status"] == "completed" and done["outputs_count"] == 1
+        assert done["execution_end_time"] >= done["execution_start_time"]
+        listed = (await http.get("/api/jobs", params={"status": "completed"})).json()
+        assert [job["id"] for job in listed["jobs"]] == [key]
+        assert listed["pagination"] == {"offset": 0, "limit": None, "total": 1, "has_more": False}
+        missing = await http.get("/api/jobs/0e1f0b5c-1a2b-4c3d-8e9f-0123456789ab")
+        assert (missing.status_code, missing.json()) == (404, {"error": "Job not found"})
+        stats = (await http.get("/system_stats")).json()["system"]
+        assert stats["comfyui_version"] == "0.38.1" and "deploy_environment" in stats
+    await ws.close()
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        assert (await http.get("/api/jobs")).status_code == 404  # 0.3.64 has no jobs API
+
+
+async def test_newer_mode_cancels_through_the_jobs_api(newer: ComfyTestServer) -> None:
+    newer.pause()
+    keys = [str(uuid.uuid4()) for _ in range(2)]
+    async with httpx.AsyncClient(base_url=newer.url, timeout=10) as http:
+        for key in keys:
+            body = {"prompt": load_workflow("trivial_timing"), "prompt_id": key}
+            body["prompt"]["1"]["inputs"]["seed"] = keys.index(key)
+            assert (await http.post("/prompt", json=body)).status_code == 200
+        assert (await http.post(f"/api/jobs/{keys[0]}/cancel")).json() == {"cancelled": True}
+        answer = await http.post("/api/jobs/cancel", json={"job_ids": keys})
+        assert answer.json() == {"cancelled": [keys[1]]}
+    assert newer.queue_ids() == []
+
+
+async def test_hostile_view_modes_do_what_they_say(
+    server: ComfyTestServer, client: httpx.AsyncClient
+) -> None:
+    """Issue 10 item 5: the stand-in's broken /view answers, checked on the wire."""
+    (server.root / "output" / "x.png").write_bytes(sample_png((4, 4), (1, 2, 3)))
+    params = {"filename": "x.png", "type": "output"}
+    server.view_mode = "huge"
+    async with client.stream("GET", "/view", params=params) as response:
+        assert response.headers["content-length"] == str(10 * 1024**3)
+        assert await anext(response.aiter_raw()) == b"\x89PNG"
+    server.view_mode = "endless"
+    async with client.stream("GET", "/view", params=params) as response:
+        received = 0
+        async for chunk in response.aiter_raw():
+            received += len(chunk)
+            if received > 4 * 1024 * 1024:
+                break
+    assert received > 4 * 1024 * 1024
+    server.view_mode = "stall"
+    with pytest.raises(httpx.ReadTimeout):
+        async with client.stream("GET", "/view", params=params, timeout=0.3) as response:
+            async for _chunk in response.aiter_raw():
+                pass

@@ -722,7 +722,7 @@ class ComfyTestServer:
 
     # ----------------------------------------------------------------- /api/jobs (newer)
 
-    def _job(self, prompt_id: str) -> dict[str, Any] | None:
+    def _job_entry(self, prompt_id: str) -> dict[str, Any] | None:
         """One job as newer releases' /api/jobs describe it, or None if unknown."""
         times = self._job_times.get(prompt_id, {})
         item: Any = next((i for i in self._running.values() if i[1] == prompt_id), None)
@@ -767,7 +767,7 @@ class ComfyTestServer:
         wanted = set(query.get("status", "").split(",")) - {""}
         ids = [i[1] for i in self._running.values()] + [i[1] for i in self._queue]
         ids += [key for key in self._history if key not in ids]
-        found = [job for job in map(self._job, ids) if job is not None]
+        found = [job for job in map(self._job_entry, ids) if job is not None]
         found = [job for job in found if not wanted or job["status"] in wanted]
         found.sort(
             key=lambda job: job["create_time"] or 0, reverse=query.get("sort_order") != "asc"
@@ -780,7 +780,7 @@ class ComfyTestServer:
         return web.json_response({"jobs": page, "pagination": pagination})
 
     async def _job_item(self, request: web.Request) -> web.Response:
-        job = self._job(request.match_info["job_id"]) if self.newer else None
+        job = self._job_entry(request.match_info["job_id"]) if self.newer else None
         if job is None:
             return web.json_response({"error": "Job not found"}, status=404)
         return web.json_response(job)
