@@ -240,3 +240,23 @@ def test_only_this_names_old_unlocked_staging_folders_are_cleared(tmp_path: Path
         os.utime(folder, (long_ago, long_ago))
     assert clear_stale_staging(dest) == [old]
     assert young.is_dir() and other.is_dir()
+
+
+async def test_an_import_follows_the_scene_length_setting(
+    tmp_path: Path, write_json: WriteJson
+) -> None:
+    """Issue 10 item 8: the limit is one setting: raised, a longer scene imports whole."""
+    from tui.domain.models import scene_seconds_limit, set_scene_seconds_limit
+
+    data = storyboard_json(2)
+    data["scenes"][1]["audio_duration"] = 900
+    source = write_json(data)
+    with pytest.raises(StoreError, match="scene 2, audio_duration: must be over 0 and at most 600"):
+        load_source(source)
+    before = scene_seconds_limit()
+    set_scene_seconds_limit(1200)
+    try:
+        folder = await create_project(tmp_path / "film", source)
+    finally:
+        set_scene_seconds_limit(before)
+    assert folder.exists()

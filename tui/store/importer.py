@@ -96,8 +96,7 @@ class SceneIn(BaseModel):
         assert field is not None
         if field == "seed" and value is None:
             return None
-        context = info.context if isinstance(info.context, dict) else {}
-        return normalize(field, value, max_seconds=context.get("max_seconds"))
+        return normalize(field, value)
 
 
 class StoryboardIn(BaseModel):
@@ -161,10 +160,11 @@ def _unpaired_surrogate(raw: Any) -> tuple[int | str, ...] | None:
     return None
 
 
-def load_source(source: Path, *, max_seconds: float | None = None) -> tuple[StoryboardIn, Path]:
+def load_source(source: Path) -> tuple[StoryboardIn, Path]:
     """Read and validate a JSON file or a sample folder; returns the data and its base folder.
 
-    `max_seconds` overrides the longest scene (by default the domain's limit).
+    Scene lengths are checked against `tui.domain.models.scene_seconds_limit()`,
+    the one limit the store also applies.
     """
     manifest = source / SAMPLE_MANIFEST if source.is_dir() else source
     if not manifest.is_file():
@@ -183,7 +183,7 @@ def load_source(source: Path, *, max_seconds: float | None = None) -> tuple[Stor
             f"{manifest}: {_where(where)}: is not valid text (an unpaired surrogate escape)"
         )
     try:
-        data = StoryboardIn.model_validate(raw, context={"max_seconds": max_seconds})
+        data = StoryboardIn.model_validate(raw)
     except ValidationError as error:
         raise StoreError(f"{manifest}: {describe_validation(error)}") from None
     except RecursionError:
@@ -285,21 +285,19 @@ async def _import_assets(
             )
 
 
-async def create_project(
-    dest: Path, source: Path, *, max_seconds: float | None = None
-) -> ProjectFolder:
+async def create_project(dest: Path, source: Path) -> ProjectFolder:
     """Make a new project at `dest` from `source`; never touches an existing folder.
 
     The project is built in a temporary sibling and renamed into place, so a
     failed import leaves nothing behind; one left by a killed `new` is cleared
-    by the next `new` of the same name. `max_seconds` overrides the longest scene.
+    by the next `new` of the same name.
     """
     dest = dest.expanduser().absolute()
     if (dest / "storyboard.db").exists():
         raise StoreError(f"{dest}: a project already exists here; refusing to overwrite it")
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise StoreError(f"{dest}: already exists and is not empty; refusing to overwrite it")
-    data, base = load_source(source, max_seconds=max_seconds)
+    data, base = load_source(source)
     info = ProjectInfo(
         name=data.name,
         width=data.width or ProjectInfo.model_fields["width"].default,
