@@ -174,3 +174,19 @@ def test_long_words_break_into_full_lines() -> None:
     assert "".join(pieces) == word
     assert all(font.getlength(piece) <= 200 for piece in pieces)
     assert all(font.getlength(a + b[0]) > 200 for a, b in zip(pieces, pieces[1:], strict=False))
+
+
+def test_a_clip_is_never_written_through_a_link_at_its_path(
+    tmp_path: Path, tiny_still: bytes
+) -> None:
+    """Issue 10 item 1: a symlink planted at the staging name is replaced, not followed:
+    the user's file it points at is untouched."""
+    mine = tmp_path / "my_ref.png"
+    mine.write_bytes(b"the user's own file")
+    staging = tmp_path / ".tmp-scene-0001-1a2b3c4d.part"
+    staging.symlink_to(mine)
+    write_clip(
+        staging, still=tiny_still, camera="static", motion=0.0, duration=1, fps=4, width=8, height=8
+    )
+    assert mine.read_bytes() == b"the user's own file"
+    assert not staging.is_symlink() and frames_in(staging) == 4

@@ -696,16 +696,32 @@ def write_clip(
     source = _prescale(picture, width, height, max(margin, min(best_zoom, native)))
 
     affine = camera.startswith("roll_") and motion > 0
-    target: str | BinaryIO = os.fspath(dest) if isinstance(dest, os.PathLike | str) else dest
-    try:
-        shape = (total, fps, width, height)
-        _encode(target, source, views(), margin, shape, affine, progress, cancel)
-    except BaseException:
-        if isinstance(target, str):  # no half-written clip is left behind
-            with contextlib.suppress(OSError):
-                os.unlink(target)
-        raise
+    shape = (total, fps, width, height)
+    if not isinstance(dest, os.PathLike | str):
+        _encode(dest, source, views(), margin, shape, affine, progress, cancel)
+    else:
+        path = os.fspath(dest)
+        try:
+            with _fresh_file(path) as handle:
+                _encode(handle, source, views(), margin, shape, affine, progress, cancel)
+        except BaseException:
+            with contextlib.suppress(OSError):  # no half-written clip is left behind
+                os.unlink(path)
+            raise
     _report(progress, total, total)
+
+
+def _fresh_file(path: str) -> BinaryIO:
+    """A new file at `path` for writing, never written through a symlink.
+
+    Whatever sits at `path` (a leftover, or a link planted at a staging name) is
+    removed first, as an entry: a link's target is never touched.
+    """
+    with contextlib.suppress(FileNotFoundError):
+        if not os.path.isdir(path) or os.path.islink(path):
+            os.unlink(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    return open(os.open(path, flags, 0o644), "wb")  # seekable: mp4 goes back to write its index
 
 
 def _encode(
