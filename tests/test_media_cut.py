@@ -267,7 +267,7 @@ def test_copy_trims_only_where_decode_order_gives_exactly_the_first_frames(
         assert levels == list(range(frames))
     # Without reordering every frame is a clean cut point.
     plan = CutPlan([CutItem(dirty[-1] / FPS, clip=long_p)], W, H, FPS)
-    result = assemble(plan, tmp_path / "p.mp4")
+    result = assemble(plan, tmp_path / "p-cut.mp4")
     assert result.copied
     assert [index_of(v) for _, v in decoded_levels(result.path)] == list(range(dirty[-1]))
 
