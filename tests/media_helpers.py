@@ -11,9 +11,14 @@ import struct
 import wave
 from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
 import av
+from av.audio.stream import AudioStream
+from av.video.stream import VideoStream
 from PIL import Image, ImageStat
+
+from tui.media.frames import pil_image, video_frame
 
 LEVEL_STEP = 12
 LEVEL_BASE = 30
@@ -57,14 +62,14 @@ def write_clip(
         if bframes:  # ultrafast turns B-frames off; these bring them back
             options["x264-params"] = "b-adapt=0:bframes=3:b-pyramid=normal"
     with av.open(str(path), mode="w", format="mp4") as container:
-        stream = container.add_stream(codec, rate=fps, options=options)
+        stream = cast(VideoStream, container.add_stream(codec, rate=fps, options=options))
         stream.width, stream.height = size
         stream.pix_fmt = "yuv420p"
         if gop is not None:
             stream.codec_context.gop_size = gop
         for index in range(frames):
             image = Image.new("RGB", size, (level_of(start_index + index),) * 3)
-            frame = av.VideoFrame.from_image(image).reformat(format="yuv420p")
+            frame = video_frame(image).reformat(format="yuv420p")
             frame.pts = index
             frame.time_base = Fraction(1, fps)
             container.mux(stream.encode(frame))
@@ -89,7 +94,7 @@ def write_audio(path: Path, seconds: float, *, codec: str, rate: int = 48_000) -
     source = write_wav(path.with_suffix(".src.wav"), seconds, rate=rate)
     formats = {".mp3": "mp3", ".m4a": "ipod", ".ogg": "ogg", ".flac": "flac"}
     with av.open(str(source)) as inp, av.open(str(path), "w", format=formats[path.suffix]) as out:
-        stream = out.add_stream(codec, rate=rate)
+        stream = cast(AudioStream, out.add_stream(codec, rate=rate))
         stream.layout = "mono"
         for frame in inp.decode(audio=0):
             frame.pts = None
@@ -107,7 +112,7 @@ def write_png(path: Path, color: tuple[int, int, int], size: tuple[int, int] = (
 def decoded_levels(path: Path) -> list[tuple[float, float]]:
     """(time, mean grey level) of every frame of the file's video."""
     with av.open(str(path)) as container:
-        return [(frame.time, mean_level(frame.to_image())) for frame in container.decode(video=0)]
+        return [(frame.time, mean_level(pil_image(frame))) for frame in container.decode(video=0)]
 
 
 def video_packets(path: Path) -> list[bytes]:

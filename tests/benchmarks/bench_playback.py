@@ -78,6 +78,8 @@ def make_photographic_clip(folder: Path) -> Path:
     import av
     from PIL import Image
 
+    from tui.media.frames import video_frame
+
     path = folder / "photographic-1280x720-16fps-5s.mp4"
     if path.exists():
         return path
@@ -91,7 +93,7 @@ def make_photographic_clip(folder: Path) -> Path:
         for index in range(round(SECONDS * FPS)):
             x, y = 4 * index, 2 * index
             picture = big.crop((x, y, x + WIDTH, y + HEIGHT))
-            frame = av.VideoFrame.from_image(picture).reformat(format="yuv420p")
+            frame = video_frame(picture).reformat(format="yuv420p")
             frame.pts, frame.time_base = index, Fraction(1, FPS)
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))

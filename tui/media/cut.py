@@ -46,12 +46,12 @@ import math
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import av
 import av.error
@@ -59,13 +59,21 @@ from av.audio.frame import AudioFrame
 from av.audio.resampler import AudioResampler
 from av.audio.stream import AudioStream
 from av.container import OutputContainer
+from av.packet import Packet
 from av.video.frame import PictureType, VideoFrame
 from av.video.stream import VideoStream
 from PIL import Image
 
 from tui.media.audio import check_extension
 from tui.media.errors import MediaError, describe, media_error
-from tui.media.frames import DECODE_ERRORS, RawFrame, iter_raw_frames, probe_clip
+from tui.media.frames import (
+    DECODE_ERRORS,
+    RawFrame,
+    iter_raw_frames,
+    pil_image,
+    probe_clip,
+    video_frame,
+)
 from tui.media.pictures import Size, letterbox, load_still, title_card
 
 ProgressFn = Callable[[int, int], None]
@@ -359,11 +367,11 @@ class _Audio:
     def __init__(self, stream: AudioStream) -> None:
         self.stream = stream
         self.position = 0
-        self.packets: list[av.Packet] = []
+        self.packets: list[Packet[Any]] = []
         self._time_base = Fraction(1, AUDIO_RATE)
         self._silence: AudioFrame | None = None
 
-    def take(self) -> list[av.Packet]:
+    def take(self) -> list[Packet[Any]]:
         packets, self.packets = self.packets, []
         return packets
 
@@ -440,7 +448,7 @@ class _AudioTrack(threading.Thread):
         super().__init__(name="cut-audio", daemon=True)
         self._writer = writer
         self._audio = _Audio(stream)
-        self._queue: queue.Queue[list[av.Packet] | BaseException] = queue.Queue()
+        self._queue: queue.Queue[list[Packet[Any]] | BaseException] = queue.Queue()
         self._halted = threading.Event()
 
     def run(self) -> None:
@@ -455,7 +463,7 @@ class _AudioTrack(threading.Thread):
         except BaseException as error:  # handed to the exporting thread, raised there
             self._queue.put(error)
 
-    def packets(self) -> list[av.Packet]:
+    def packets(self) -> list[Packet[Any]]:
         """The next scene's packets (after the last scene: the encoder's tail), in order."""
         result = self._queue.get()
         if isinstance(result, BaseException):
@@ -482,11 +490,11 @@ def _fit_frame(frame: VideoFrame, size: Size) -> VideoFrame:
         return _fresh(frame)
     if frame.width * height == frame.height * width:
         return frame.reformat(width=width, height=height, format="yuv420p")
-    return _picture_frame(letterbox(frame.to_image(), size))
+    return _picture_frame(letterbox(pil_image(frame), size))
 
 
 def _picture_frame(image: Image.Image) -> VideoFrame:
-    return VideoFrame.from_image(image).reformat(format="yuv420p")
+    return video_frame(image).reformat(format="yuv420p")
 
 
 def _held(frames: Iterator[RawFrame], count: int, fps: int) -> Iterator[RawFrame]:
@@ -598,8 +606,9 @@ class _Writer:
         if item.clip is not None:
             yield from self._clip_frames(item, item.clip, count)
             return
-        if item.still is not None:
-            picture = letterbox(_labelled(item, lambda: load_still(item.still)), self.size)
+        still = item.still
+        if still is not None:
+            picture = letterbox(_labelled(item, lambda: load_still(still)), self.size)
         else:
             picture = title_card(item.narration, self.size)
         frame = _picture_frame(picture)
@@ -680,7 +689,7 @@ class _Writer:
         container.mux(track.packets())
 
 
-def _read_packets(item: CutItem, path: Path) -> Iterator[av.Packet]:
+def _read_packets(item: CutItem, path: Path) -> Generator[Packet[Any], None, None]:
     """The clip's video packets in decode order; read errors become MediaError naming it.
 
     A generator, so errors from muxing in the caller's loop never pass through here

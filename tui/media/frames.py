@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any, cast
 
 import av
 import av.error
@@ -109,20 +110,30 @@ def probe_clip(path: Path | str) -> ClipInfo:
         )
 
 
+def pil_image(frame: VideoFrame, **reformat: Any) -> Image.Image:
+    """`VideoFrame.to_image`, typed (PyAV's stub leaves it untyped)."""
+    return cast(Image.Image, frame.to_image(**reformat))  # type: ignore[no-untyped-call]
+
+
+def video_frame(image: Image.Image) -> VideoFrame:
+    """`VideoFrame.from_image`, typed (PyAV's stub leaves it untyped)."""
+    return cast(VideoFrame, VideoFrame.from_image(image))  # type: ignore[no-untyped-call]
+
+
 def to_image(frame: VideoFrame, box: Size) -> Image.Image:
     """RGB picture of `frame` fitted into `box`, scaled in swscale (area filter for shrinking)."""
     width, height = fit_size(frame.width, frame.height, box)
     if (width, height) == (frame.width, frame.height):
-        return frame.to_image()
+        return pil_image(frame)
     shrinking = width < frame.width
-    return frame.to_image(
-        width=width, height=height, interpolation="AREA" if shrinking else "BILINEAR"
+    return pil_image(
+        frame, width=width, height=height, interpolation="AREA" if shrinking else "BILINEAR"
     )
 
 
 def iter_raw_frames(
     path: Path | str, *, start: float = 0.0, threads: bool = True
-) -> Iterator[RawFrame]:
+) -> Generator[RawFrame, None, None]:
     """Every frame from `start` seconds on, in presentation order, not yet converted.
 
     Times count from the clip's first frame, whatever the container's start

@@ -41,6 +41,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Static
 from textual.worker import Worker
+from textual_image._terminal import get_cell_size  # measured once, at import (pinned)
 from textual_image.renderable.halfcell import Image as HalfcellRenderable
 from textual_image.widget import HalfcellImage
 
@@ -50,11 +51,6 @@ from tui.media.frames import Pacer, iter_raw_frames, probe_clip, thumbnails
 from tui.media.pictures import Size, fit_size, load_still
 from tui.ui.text import one_line
 from tui.ui.widgets.still import RENDERERS
-
-try:  # textual-image measures the terminal's cell once at import; reuse its answer
-    from textual_image._terminal import get_cell_size as _cell_size
-except ImportError:  # pragma: no cover - a textual-image without the helper
-    _cell_size = None
 
 CELL_PIXELS_FALLBACK = (10, 20)
 """A VT340's cell, textual-image's own guess when the terminal will not say."""
@@ -102,12 +98,11 @@ def pixel_box(renderer: ImageRenderer, cells: Size) -> Size:
     if resolve_renderer(renderer) not in CELL_PIXEL_RENDERERS:
         return columns, rows * 2  # half-blocks and the unicode renderer: 2 pixels per cell
     width, height = CELL_PIXELS_FALLBACK
-    if _cell_size is not None:
-        try:
-            size = _cell_size()
-            width, height = size.width or width, size.height or height
-        except Exception:  # no terminal to ask: keep the guess
-            pass
+    try:
+        size = get_cell_size()
+        width, height = size.width or width, size.height or height
+    except Exception:  # no terminal to ask: keep the guess
+        pass
     box_w, box_h = columns * width, rows * height
     scale = min(1.0, (MAX_PIXELS / (box_w * box_h)) ** 0.5)
     return max(1, int(box_w * scale)), max(1, int(box_h * scale))
@@ -143,7 +138,7 @@ class VideoHalfcellImage(HalfcellImage, Renderable=HalfcellRenderable):
         self._styles: dict[bytes, Style] = {}
         self._colors: dict[bytes, Color] = {}
 
-    @property  # type: ignore[override]
+    @property
     def image(self) -> Any:
         return super().image
 
