@@ -259,3 +259,19 @@ async def test_the_strip_shows_first_middle_and_last_frames(tmp_path: Path) -> N
         await wait_for(pilot, lambda: strip.has_class("-empty"), what="an empty strip")
         assert strip.error == f"{gone}: no such clip"
         assert strip.pictures == [None, None, None]
+
+
+async def test_frames_follow_a_resize_of_the_picture_area(tmp_path: Path) -> None:
+    """Guards that the decode box is read per frame, not fixed when playback starts."""
+    clip = write_clip(tmp_path / "c.mp4", frames=16, fps=8)
+    app = PlayerApp()
+    async with app.run_test(size=SIZE) as pilot:
+        player = app.query_one(Player)
+        picture = player.query_one("#picture", VideoHalfcellImage)
+        player.play_clip(clip)
+        await wait_for(pilot, lambda: picture.image is not None, what="a frame")
+        assert picture.image.size == (27, 20)  # 4:3 in 40x10 cells of 1x2 pixels
+        player.styles.width = 20
+        player.styles.height = 6
+        await wait_for(pilot, lambda: picture.image.size == (13, 10), what="frames at the new size")
+        player.stop()

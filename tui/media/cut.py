@@ -489,7 +489,7 @@ def _fit_frame(frame: VideoFrame, size: Size) -> VideoFrame:
     if (frame.width, frame.height) == size and frame.format.name == "yuv420p":
         return _fresh(frame)
     if frame.width * height == frame.height * width:
-        return frame.reformat(width=width, height=height, format="yuv420p")
+        return _fresh(frame.reformat(width=width, height=height, format="yuv420p"))
     return _picture_frame(letterbox(pil_image(frame), size))
 
 

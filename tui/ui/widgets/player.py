@@ -276,10 +276,9 @@ class _Session:
     the pacer (under a lock), so it can be stopped or paused at any moment.
     """
 
-    def __init__(self, player: Player, items: Sequence[PlayItem], box: Size, loop: bool) -> None:
+    def __init__(self, player: Player, items: Sequence[PlayItem], loop: bool) -> None:
         self.player = player
         self.items = list(items)
-        self.box = box
         self.loop = loop
         self.stopped = threading.Event()
         self.ready = threading.Event()
@@ -293,6 +292,10 @@ class _Session:
         self.dropped_busy = 0
         """Of the dropped frames, those the screen had no time to paint."""
         self.loops = 0
+
+    def box(self) -> Size:
+        """The picture area in pixels, read per frame so a resize is followed at once."""
+        return pixel_box(self.player.renderer, self.player.cell_box())
 
     # -- control, from the UI thread --------------------------------------------
 
@@ -356,7 +359,7 @@ class _Session:
         if not self._wait_ready(None):
             return
         if picture is not None:
-            picture = picture.resize(fit_size(picture.width, picture.height, self.box))
+            picture = picture.resize(fit_size(picture.width, picture.height, self.box()))
             self._deliver(picture, 0.0)
         else:
             # Words drawn as pixels are unreadable in half-blocks: the card is text.
@@ -383,7 +386,7 @@ class _Session:
             if self._late(raw.time, interval):
                 self.dropped += 1  # decoding had to happen; converting and drawing need not
                 continue
-            picture = raw.image(self.box)
+            picture = raw.image(self.box())
             if not self._wait_until(raw.time):
                 return
             if not self._wait_ready(raw.time + interval):
@@ -602,9 +605,15 @@ class Player(Widget, can_focus=True):
         return self._session.loops if self._session is not None else 0
 
     def cell_box(self) -> Size:
-        """The picture area in cells: the widget less its caption line."""
+        """The picture area in cells: the widget less its caption line.
+
+        Before the first layout there is no size yet; a 16:9-friendly 60×20 is
+        assumed then, and the next frame follows the real one.
+        """
         width, height = self.content_size
-        return max(1, width), max(1, height - 1)
+        if width < 2 or height < 3:
+            return 60, 20
+        return width, height - 1
 
     def play_clip(self, path: Path, *, scene_id: int | None = None, loop: bool = True) -> None:
         """Play one clip at its fps, looping by default (`p`)."""
@@ -620,7 +629,7 @@ class Player(Widget, can_focus=True):
             self.caption = "Playback needs pictures: the image renderer is off."
             self.post_message(self.Stopped(self, finished=False, error=self.caption))
             return
-        session = _Session(self, items, pixel_box(self.renderer, self.cell_box()), loop)
+        session = _Session(self, items, loop)
         self._session = session
         self.frames_shown = 0
         self.frame_time = None
