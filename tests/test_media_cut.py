@@ -102,6 +102,10 @@ def test_srt_cues_follow_the_scene_frames(tmp_path: Path) -> None:
     target = tmp_path / "film.srt"
     write_srt(plan, target)
     assert target.read_text(encoding="utf-8") == srt_text(plan)
+    nowhere = tmp_path / "gone" / "film.srt"
+    with pytest.raises(MediaError) as caught:
+        write_srt(plan, nowhere)
+    assert str(caught.value) == f"{nowhere}: cannot be written (No such file or directory)"
 
 
 # --------------------------------------------------------------------------- re-encoding

@@ -107,6 +107,19 @@ def test_letterbox_centres_on_black_and_title_cards_have_words() -> None:
     assert title_card("tiny", (8, 8)).size == (8, 8)
 
 
+def test_title_cards_survive_long_words_and_long_narration() -> None:
+    """A pasted URL or 5,000 x's must wrap, and a paragraph must end in an ellipsis."""
+    import time as clock
+
+    started = clock.perf_counter()
+    card = title_card("x" * 5000, (320, 180))
+    assert clock.perf_counter() - started < 2.0
+    assert mean_level(card) > 0
+    long_card = title_card(" ".join(["word"] * 400), (320, 180))
+    short_card = title_card(" ".join(["word"] * 5), (320, 180))
+    assert mean_level(long_card) > mean_level(short_card)  # more lines, more ink
+
+
 class FakeClock:
     def __init__(self) -> None:
         self.now = 100.0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
@@ -82,26 +83,36 @@ def _printable(text: str, font: AnyFont) -> str:
     return words
 
 
+def _pieces(text: str, font: AnyFont, max_width: float) -> Iterator[str]:
+    """The words, with any word wider than a line broken into line-wide chunks."""
+    for word in text.split(" "):
+        if font.getlength(word) <= max_width:
+            yield word
+            continue
+        chunk = ""
+        for ch in word:
+            if chunk and font.getlength(chunk + ch) > max_width:
+                yield chunk
+                chunk = ""
+            chunk += ch
+        if chunk:
+            yield chunk
+
+
 def _wrap(text: str, font: AnyFont, max_width: float, max_lines: int) -> list[str]:
     """Greedy word wrap by pixel width; long words are broken, overflow ends in an ellipsis."""
     lines: list[str] = []
     line = ""
-    for word in text.split(" "):
-        while font.getlength(word) > max_width and len(word) > 1:
-            cut = len(word)
-            while cut > 1 and font.getlength(word[:cut]) > max_width:
-                cut -= 1
-            if line:
-                lines.append(line)
-                line = ""
-            lines.append(word[:cut])
-            word = word[cut:]
-        candidate = f"{line} {word}" if line else word
+    for piece in _pieces(text, font, max_width):
+        candidate = f"{line} {piece}" if line else piece
         if font.getlength(candidate) <= max_width:
             line = candidate
-        else:
+            continue
+        if line:
             lines.append(line)
-            line = word
+        line = piece
+        if len(lines) > max_lines:
+            break
     if line:
         lines.append(line)
     if len(lines) > max_lines:
