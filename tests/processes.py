@@ -31,13 +31,16 @@ def env(**extra: str) -> dict[str, str]:
     }
 
 
-def run(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str | Path, timeout: float = 120, idle_exit: str = IDLE_EXIT
+) -> subprocess.CompletedProcess[str]:
+    """`storyboard ARGS`; a runner it starts lingers `idle_exit` seconds once idle."""
     return subprocess.run(
         [*STORYBOARD, *map(str, args)],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=env(),
+        env=env(STORYBOARD_RUNNER_IDLE_EXIT=idle_exit),
     )
 
 

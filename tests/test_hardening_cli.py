@@ -118,3 +118,55 @@ def test_an_emptied_image_prompt_is_none_and_regen_makes_nothing(project_dir: Pa
     assert again.returncode == 2, (again.stdout, again.stderr)
     assert "no image prompt" in again.stderr
     assert still.read_bytes() == before
+
+
+HOSTILE = (
+    "osc52 \x1b]52;c;aGVsbG8=\x1b\\ clear \x1b[2J title \x1b]0;pwned\x07 "
+    "csi8 \x9b31m bidi \u202eevil\u202c zw a\u200bb"
+)
+RAW = ("\x1b", "\x07", "\x9b", "\u202e", "\u200b")
+
+
+def test_escape_codes_never_reach_the_terminal_from_any_command(tmp_path: Path) -> None:
+    """Issue 10 item 3: every CLI output shows control, bidi and zero-width characters."""
+    data = storyboard_json(2, name=f"Film {HOSTILE}")
+    data["scenes"][0]["narration"] = f"Narration {HOSTILE}"
+    data["scenes"][0]["image_prompt"] = f"Prompt {HOSTILE}"
+    source = tmp_path / "story.json"
+    source.write_text(json.dumps(data), encoding="utf-8")
+    project = tmp_path / "film"
+    outputs = [run("new", project, "--from", source)]
+    outputs.append(run("set", project, "1", f"video_prompt=changed {HOSTILE}"))
+    outputs += [
+        run("status", project),
+        run("status", project, "--json"),
+        run("regen", project, "--dry-run", "--include-missing"),
+        run("set", project, "1", f"camera={HOSTILE}"),
+        run("runner", project, "status"),
+    ]
+    for result in outputs:
+        for stream in (result.stdout, result.stderr):
+            leaked = [char for char in RAW if char in stream]
+            assert not leaked, (result.args, leaked, stream[:300])
+    table = outputs[2].stdout
+    assert "␛]52;c;" in table and "⟨U+202E⟩" in table
+    payload = json.loads(outputs[3].stdout)
+    assert payload["project"]["name"] == f"Film {HOSTILE}"  # JSON keeps the text, escaped
+    assert payload["scenes"][0]["narration"] == f"Narration {HOSTILE}"
+    assert outputs[5].returncode == 2 and "bad camera" in outputs[5].stderr
+
+
+def test_a_closed_pipe_is_not_a_traceback(project_dir: Path) -> None:
+    """Issue 10 item 14: `set … | head -1` ends quietly, with no BrokenPipeError traceback."""
+    for args in (["set", project_dir, "1", "motion=0.9"], ["status", project_dir]):
+        proc = subprocess.Popen(
+            [*STORYBOARD, *map(str, args)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "NO_COLOR": "1", "COLUMNS": "80"},
+        )
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()  # the reader is gone before a line is written, as with `head`
+        err = proc.stderr.read().decode()
+        proc.wait(timeout=60)
+        assert "Traceback" not in err and "BrokenPipe" not in err, err

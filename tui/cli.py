@@ -30,6 +30,7 @@ from tui.headless import RegenRequest, regen
 from tui.store.errors import StoreError
 from tui.store.folder import ProjectFolder
 from tui.store.importer import create_project
+from tui.textsafe import json_text, one_line, visible
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -52,7 +53,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but its complaints fit on one line like ours do."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {one_line(message)} (see --help)\n")
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -151,12 +152,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "runner" and args.action == "serve":
             return _serve_runner(args)
         handler = _HANDLERS[args.command]
-        return asyncio.run(handler(args))
+        status = asyncio.run(handler(args))
+        sys.stdout.flush()  # a closed pipe shows up here, inside the try, not at exit
+        return status
     except (UsageError, StoreError, EditError) as error:
-        print(f"storyboard: error: {error}", file=sys.stderr)
+        print(f"storyboard: error: {one_line(str(error))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`storyboard status | head -1`): stop quietly, like cat.
+        _silence_stdout()
+        return EXIT_FAILED
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _open(args: argparse.Namespace) -> int:
@@ -169,7 +183,8 @@ async def _new(args: argparse.Namespace) -> int:
     folder = await create_project(args.dir, args.source)
     async with await Project.open(folder.root) as project:
         scenes = await project.scenes()
-        print(f"Created {project.name!r} with {len(scenes)} scenes in {folder.root}")
+        name, where = one_line(project.name), visible(str(folder.root))
+        print(f"Created '{name}' with {len(scenes)} scenes in {where}")
     return EXIT_OK
 
 
@@ -209,10 +224,11 @@ async def _status(args: argparse.Namespace) -> int:
                 "runner": runner,
                 "scenes": [scene_json(project, scene) for scene in scenes],
             }
-            print(json.dumps(payload, indent=2, ensure_ascii=False))
+            print(json_text(json.dumps(payload, indent=2, ensure_ascii=False)))
             return EXIT_OK
         console = _console()
-        table = Table(title=Text(f"{project.name} · {project.backend_name}"), expand=False)
+        title = Text(f"{one_line(project.name)} · {project.backend_name}")
+        table = Table(title=title, expand=False)
         table.add_column("#", justify="right")
         table.add_column("narration", max_width=44, no_wrap=True, overflow="ellipsis")
         table.add_column("image")
@@ -228,10 +244,10 @@ async def _status(args: argparse.Namespace) -> int:
             lines += [f"video: {line}" for line in reasons[AssetKind.VIDEO]]
             table.add_row(
                 str(scene.position),
-                Text(scene.narration),
+                Text(one_line(scene.narration)),
                 _state_text(status.image, AssetKind.IMAGE),
                 _state_text(status.video, AssetKind.VIDEO),
-                Text("\n".join(lines), style="dim"),
+                Text("\n".join(one_line(line) for line in lines), style="dim"),
             )
         console.print(table)
         console.print(Text(_summary(counts)))
@@ -261,7 +277,7 @@ async def _set(args: argparse.Namespace) -> int:
         print(f"scene {updated.position} {verb}: image {status.image}, video {status.video}")
         for kind, lines in project.why(updated).items():
             for line in lines:
-                print(f"  {kind.value}: {line}")
+                print(f"  {kind.value}: {one_line(line)}")
     return EXIT_OK
 
 

@@ -70,9 +70,10 @@ async def _status(project: Project, out: Console) -> int:
     if summary["pid"] is not None:
         state = files.read_state()
         backend = state.get("backend", "?")
-        servers = ", ".join(state.get("servers") or [])
-        out.print(Text(f"  renders with {backend}" + (f" ({servers})" if servers else "")))
-    out.print(Text(f"  log: {files.log}"))
+        servers = visible(", ".join(map(str, state.get("servers") or [])))
+        line = f"  renders with {visible(str(backend))}" + (f" ({servers})" if servers else "")
+        out.print(Text(line))
+    out.print(Text(f"  log: {visible(str(files.log))}"))
     failures = await project.store.recent_failures(5)
     if failures:
         out.print(Text("last errors:"))
@@ -89,7 +90,7 @@ async def _stop(project: Project, out: Console) -> int:
     if pid is None:
         out.print(Text("runner: not running"))
         return EXIT_OK
-    client = ProjectClient(project, role="cli")
+    client = ProjectClient(project, role="cli", auto_start=False)
     await client.start()
     try:
         for _ in range(60):
@@ -127,7 +128,7 @@ def _show_log(files: RunFiles, lines: int, out: Console) -> int:
         with files.log.open(encoding="utf-8", errors="replace") as handle:
             tail = deque(handle, maxlen=max(1, lines))
     except FileNotFoundError:
-        out.print(Text(f"no runner log yet ({files.log})"))
+        out.print(Text(f"no runner log yet ({visible(str(files.log))})"))
         return EXIT_OK
     for line in tail:
         out.print(Text(visible(line.rstrip("\n"))), soft_wrap=True)

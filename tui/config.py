@@ -132,6 +132,9 @@ class ProjectConfig(BaseModel):
 
     backend: Literal["draft", "comfyui"] | None = None
     """Which renderer this project uses; by default ComfyUI when servers are listed."""
+    max_scene_seconds: float = Field(default=600.0, gt=0, le=86_400)
+    """The longest narration a scene may have; a longer one is refused (4800 typed for
+    4.8 s would otherwise have a renderer make an 80-minute clip)."""
     comfyui: ComfyUIConfig = Field(default_factory=ComfyUIConfig)
     workflows: WorkflowsConfig = Field(default_factory=WorkflowsConfig)
 

@@ -42,6 +42,7 @@ from tui.engine.events import (
 )
 from tui.engine.project import Project
 from tui.engine.requests import Plan
+from tui.textsafe import one_line, visible
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -90,7 +91,7 @@ def describe_plan(plan: Plan, out: TextIO) -> None:
     """The dry run: what would run, and why, from the why-dirty data."""
     for decision in plan.queued:
         where = f"scene {decision.scene.position} {decision.kind.value}"
-        out.write(f"would regenerate {where}: {decision.reason}\n")
+        out.write(f"would regenerate {where}: {one_line(decision.reason)}\n")
     out.write(f"{len(plan.queued)} job(s) would run; {len(plan.skipped)} asset(s) up to date\n")
 
 
@@ -116,7 +117,7 @@ async def regen(
     preview = await client.request(request.kinds, dry_run=True, **options)
     if preview.refused:
         for decision in preview.refused:
-            print(f"storyboard: error: {decision.reason}", file=sys.stderr)
+            print(f"storyboard: error: {one_line(decision.reason)}", file=sys.stderr)
         return EXIT_USAGE
     if request.dry_run:
         describe_plan(preview, out)
@@ -139,7 +140,7 @@ async def _follow(
     try:
         plan = await client.request(request.kinds, **options)
     except RunnerError as error:
-        print(f"storyboard: error: {error}", file=sys.stderr)
+        print(f"storyboard: error: {one_line(str(error))}", file=sys.stderr)
         return EXIT_USAGE
     ids = [job.id for job in plan.followed]
     if not ids:
@@ -149,7 +150,7 @@ async def _follow(
         pid = client.runner.pid or client.files.live_pid()
         out.write(
             f"queued {len(plan.jobs)} job(s); the runner (pid {pid or '?'}) makes them. "
-            f"Follow with: storyboard runner {client.project.folder.root} status\n"
+            f"Follow with: storyboard runner {visible(str(client.project.folder.root))} status\n"
         )
         return EXIT_OK
     view = _RichView(out, positions) if out.isatty() else _PlainView(out, positions)
@@ -214,8 +215,9 @@ def _count(event: EngineEvent, tally: Tally, view: _View) -> bool:
         return True
     elif isinstance(event, JobFailed):
         label = _label(event.job, view.positions)
-        tally.failures.append(f"{label}: {event.message}")
-        view.finished(event.job, tally, f"failed: {event.message}")
+        message = one_line(event.message)
+        tally.failures.append(f"{label}: {message}")
+        view.finished(event.job, tally, f"failed: {message}")
         return True
     elif isinstance(event, JobCancelled):
         tally.cancelled += 1
@@ -228,6 +230,7 @@ async def _interrupted(
     client: ProjectClient, pending: set[int], tally: Tally, out: TextIO, ask: Ask | None
 ) -> int:
     """Ctrl-C: cancel the rest of the batch, or leave it to the runner."""
+    await client.refresh()  # count what really finished up to now, not what we heard of
     left = len(pending)
     answer = "leave"
     if ask is not None and left:
@@ -245,7 +248,7 @@ async def _interrupted(
             f"{cancelled} cancelled\n"
         )
         return EXIT_INTERRUPTED
-    where = client.project.folder.root
+    where = visible(str(client.project.folder.root))
     out.write(
         f"\ninterrupted: {tally.succeeded} succeeded, {len(tally.failures)} failed so far; "
         f"{left} job(s) left running in the runner "

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["codepoint_tag", "one_line", "visible"]
+__all__ = ["codepoint_tag", "json_text", "one_line", "visible"]
 
 _PICTURES = {code: 0x2400 + code for code in range(0x20)}
 _PICTURES[0x7F] = 0x2421  # ␡
@@ -102,3 +102,25 @@ _SPACES = re.compile("[ \t\n\r\v\f\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+"
 def one_line(text: str) -> str:
     """Untrusted text squeezed onto one line: runs of spaces and newlines become one space."""
     return visible(_SPACES.sub(" ", text).strip(" "))
+
+
+_JSON_HIDDEN = re.compile(f"[{_HIDDEN_CLASS}\u007f]")
+
+
+def json_text(encoded: str) -> str:
+    """JSON text (from `json.dumps(..., ensure_ascii=False)`) safe to print raw.
+
+    JSON escapes C0 controls itself but passes C1 controls (an 8-bit CSI), bidi
+    overrides and zero-width characters through; these become `\\uXXXX`
+    escapes, so the JSON stays valid and means the same while the terminal
+    sees only plain text. Other non-ASCII text (é, 中文) stays readable.
+    """
+    return _JSON_HIDDEN.sub(_json_escape, encoded)
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    code = ord(match.group(0))
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # outside the BMP: a UTF-16 surrogate pair, as JSON spells it
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"

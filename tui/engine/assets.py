@@ -32,7 +32,7 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:
@@ -63,7 +63,7 @@ def atomic_write(path: Path, data: bytes) -> None:
     except BaseException:
         _unlink_entry(temp)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _unlink_entry(path: Path) -> bool:

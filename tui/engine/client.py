@@ -83,13 +83,19 @@ Launcher = Callable[[Path, BackendChoice], Awaitable[None]]
 """Starts a runner for a project and returns once it is ready (or another one is)."""
 
 
-def _read_line(stream: int, timeout: float) -> str:
-    """One line from a pipe, or what there is when it closes or time runs out."""
+ANSWERS = ("ready", "busy", "error: ")
+
+
+def _read_answer(stream: int, timeout: float) -> str:
+    """The runner's one-line answer, or everything it said before it died or went quiet."""
     data = b""
     deadline = time.monotonic() + timeout
     with selectors.DefaultSelector() as selector:
         selector.register(stream, selectors.EVENT_READ)
-        while not data.endswith(b"\n"):
+        while True:
+            lines = data.decode(errors="replace").splitlines()
+            if any(line.startswith(ANSWERS) for line in lines):
+                break
             left = deadline - time.monotonic()
             if left <= 0 or not selector.select(left):
                 break
@@ -97,40 +103,49 @@ def _read_line(stream: int, timeout: float) -> str:
             if not chunk:
                 break
             data += chunk
-    return data.decode(errors="replace").strip()
+    return data.decode(errors="replace")
 
 
-def _spawn(root: Path, choice: BackendChoice) -> str:
+def _spawn(root: Path, choice: BackendChoice) -> tuple[str, int | None]:
     command = [sys.executable, "-m", "tui", "runner", str(root), "serve", *choice.argv()]
     process = subprocess.Popen(
         command,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,  # a crash before "ready" is still heard
         start_new_session=True,
         close_fds=True,
         cwd=root,
     )
     assert process.stdout is not None
     try:
-        line = _read_line(process.stdout.fileno(), SPAWN_TIMEOUT)
+        said = _read_answer(process.stdout.fileno(), SPAWN_TIMEOUT)
     finally:
         process.stdout.close()
     # The process we started forks the runner and exits at once; reap it.
+    status = None
     with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=5)
-    return line
+        status = process.wait(timeout=5)
+    return said, status
 
 
 async def spawn_runner(root: Path, choice: BackendChoice) -> None:
     """Start a detached runner process and wait until it (or a rival) is ready."""
-    line = await asyncio.to_thread(_spawn, root, choice)
-    if line.startswith(("ready", "busy")):
-        return
-    if line.startswith("error: "):
-        raise RunnerError(line.removeprefix("error: "))
+    said, status = await asyncio.to_thread(_spawn, root, choice)
+    lines = [line.strip() for line in said.splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith(("ready", "busy")):
+            return
+        if line.startswith("error: "):
+            raise RunnerError(line.removeprefix("error: "))
     log = RunFiles(root).log
-    raise RunnerError(f"the runner did not start ({line or 'no answer'}); see {log}")
+    if lines:
+        why = lines[-1]
+    elif status not in (None, 0):
+        why = f"it exited with status {status}"
+    else:
+        why = f"no answer in {SPAWN_TIMEOUT:.0f} s"
+    raise RunnerError(f"the runner did not start ({why}); see {log}")
 
 
 class ProjectClient:
@@ -143,8 +158,12 @@ class ProjectClient:
         role: str = "tui",
         launcher: Launcher | None = None,
         poll_interval: float = 1.0,
+        auto_start: bool = True,
     ) -> None:
         self.project = project
+        self.auto_start = auto_start
+        """Start a runner when jobs wait and none lives (a runner killed mid-batch).
+        Off for clients that only look (`runner status`) or stop it."""
         self.files = RunFiles(project.folder.root)
         self.role = role
         self._launch = launcher or spawn_runner
@@ -155,6 +174,7 @@ class ProjectClient:
         self._rev = 0
         self._refreshing: asyncio.Task[None] | None = None
         self._refresh_again = False
+        self._refresh_lock = asyncio.Lock()
         self._writer: asyncio.StreamWriter | None = None
         self._poke_pending = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -274,6 +294,7 @@ class ProjectClient:
 
     async def stop_runner(self, timeout: float = 10.0) -> bool:
         """Ask the runner to cancel its jobs and exit; True once it has gone."""
+        self.auto_start = False  # we asked it to stop: do not start another
         if self._writer is None:
             return self.files.live_pid() is None
         self._writer.write(encode(Stop()))
@@ -346,6 +367,10 @@ class ProjectClient:
 
     async def refresh(self) -> None:
         """Turn every job and scene change since the last look into events."""
+        async with self._refresh_lock:  # one look at a time, so no change is told twice
+            await self._refresh()
+
+    async def _refresh(self) -> None:
         since = self._rev
         jobs, scenes, rev = await self.project.store.read(
             lambda tx: (
@@ -431,8 +456,12 @@ class ProjectClient:
                 note = info.note if info.state == "not running" else ""
                 self._set_runner(RunnerInfo("not running", None, *self._counts(), note))
                 failed = self._launch_failed_at
-                may_launch = failed is None or loop.time() - failed > RELAUNCH_PAUSE
-                if self._active and may_launch:
+                may_launch = self.auto_start and (
+                    failed is None or loop.time() - failed > RELAUNCH_PAUSE
+                )
+                if may_launch and self._active:
+                    await self.refresh()  # the jobs may have ended with the last runner
+                if may_launch and self._active:
                     # Jobs wait and nobody runs them (the runner was killed): start one.
                     with contextlib.suppress(RunnerError):
                         await self.ensure_runner()
@@ -457,17 +486,20 @@ class ProjectClient:
         return running, len(self._active) - running
 
     async def _nap(self, seconds: float) -> None:
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+        # cancellation that lands as the event fires, and close() would hang.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
 
     async def _listen(self, pid: int) -> None:
         with reachable(self.files.socket) as where:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_unix_connection(where, limit=MAX_LINE), CONNECT_TIMEOUT
-            )
+            async with asyncio.timeout(CONNECT_TIMEOUT):
+                reader, writer = await asyncio.open_unix_connection(where, limit=MAX_LINE)
         try:
             writer.write(encode(Hello(os.getpid(), self.role)))
-            hello = decode(await asyncio.wait_for(reader.readline(), CONNECT_TIMEOUT))
+            async with asyncio.timeout(CONNECT_TIMEOUT):
+                hello = decode(await reader.readline())
             if not isinstance(hello, Hello):
                 raise ProtocolError("the runner did not say hello")
             check_version(hello)

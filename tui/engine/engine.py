@@ -43,8 +43,15 @@ from tui.backends.base import (
 from tui.domain.jobs import Job, JobState
 from tui.domain.models import Asset, AssetKind
 from tui.domain.staleness import fingerprint, video_inputs_from
-from tui.engine.assets import Writer, atomic_write, content_hash, remove_quietly, sweep
-from tui.engine.assets import _fsync_dir as fsync_dir  # made public by the hardening work
+from tui.engine.assets import (
+    Writer,
+    atomic_write,
+    content_hash,
+    fsync_dir,
+    remove_asset,
+    remove_quietly,
+    sweep,
+)
 from tui.engine.events import (
     BackendChanged,
     EngineEvent,
@@ -709,8 +716,8 @@ class Engine:
             self._untrack(job.id)
         old, scene = finished
         if old is not None:
-            with contextlib.suppress(StoreError):
-                await asyncio.to_thread(remove_quietly, folder.resolve_asset(old))
+            # Only a regular file the app named itself; a symlink is removed as a link.
+            await asyncio.to_thread(remove_asset, folder, old)
         done = job.model_copy(update={"state": JobState.SUCCEEDED, "progress": 1.0})
         self._emit(JobSucceeded(done, scene, asset.file))
         self._wake.set()

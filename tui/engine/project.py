@@ -15,7 +15,13 @@ from pydantic import ValidationError
 
 from tui.backends.registry import workflow_ids
 from tui.config import ConfigError, ProjectConfig, ServerConfig
-from tui.domain.models import AssetKind, ProjectInfo, RenderSettings, Scene
+from tui.domain.models import (
+    AssetKind,
+    ProjectInfo,
+    RenderSettings,
+    Scene,
+    set_scene_seconds_limit,
+)
 from tui.domain.staleness import SceneStatus, scene_status, why
 from tui.store.errors import StoreError
 from tui.store.folder import ProjectFolder
@@ -99,6 +105,7 @@ class Project:
             backend_name, config = choice.resolve(ProjectConfig.load(folder.config_path))
         except ConfigError as error:
             raise StoreError(str(error)) from None
+        set_scene_seconds_limit(config.max_scene_seconds)
         store = await ProjectStore.open(folder.db_path)
         try:
             info = await store.project()

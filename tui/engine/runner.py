@@ -199,7 +199,8 @@ class Runner:
     ) -> None:
         client: _Client | None = None
         try:
-            line = await asyncio.wait_for(reader.readline(), HANDSHAKE_TIMEOUT)
+            async with asyncio.timeout(HANDSHAKE_TIMEOUT):
+                line = await reader.readline()
             hello = decode(line)
             if not isinstance(hello, Hello):
                 raise ProtocolError("a client must start with hello")

@@ -23,7 +23,7 @@ from tui.backends.base import (
     Recovery,
     Started,
 )
-from tui.backends.draft.render import RenderCancelled, render_clip, render_still
+from tui.backends.draft.render import RenderCancelled, render_clip, render_still, write_clip
 from tui.backends.registry import DRAFT_IMAGE_WORKFLOW, DRAFT_VIDEO_WORKFLOW
 from tui.domain.models import AssetKind
 
@@ -106,7 +106,7 @@ class DraftBackend(Backend):
             return stop.is_set() or spec.key in self._cancelled
 
         try:
-            data, name = await asyncio.to_thread(self._draw, spec, progress, cancelled)
+            output = await asyncio.to_thread(self._draw, spec, progress, cancelled)
         except RenderCancelled:
             self.emit(Cancelled(spec.key))
         except asyncio.CancelledError:
@@ -115,12 +115,12 @@ class DraftBackend(Backend):
         except Exception as error:  # a render bug fails this job, not the app
             self.emit(Failed(spec.key, f"draft renderer: {error}"))
         else:
-            self.emit(Output(spec.key, data, name))
+            self.emit(output)
 
     @staticmethod
     def _draw(
         spec: JobSpec, progress: Callable[[int, int], None], cancelled: Callable[[], bool]
-    ) -> tuple[bytes, str]:
+    ) -> Output:
         p = spec.params
         if spec.kind is AssetKind.IMAGE:
             data = render_still(
@@ -133,19 +133,22 @@ class DraftBackend(Backend):
                 progress=progress,
                 cancel=cancelled,
             )
-            return data, "draft.png"
+            return Output(spec.key, data, "draft.png")
         if spec.image_path is None:
             raise ValueError("no still to animate")
-        still = Path(spec.image_path).read_bytes()
-        data = render_clip(
-            still=still,
-            camera=p["camera"],
-            motion=float(p["motion"]),
-            duration=float(p["duration"]),
-            fps=int(p["fps"]),
-            width=int(p["width"]),
-            height=int(p["height"]),
-            progress=progress,
-            cancel=cancelled,
-        )
-        return data, "draft.mp4"
+        clip = {
+            "still": Path(spec.image_path).read_bytes(),
+            "camera": p["camera"],
+            "motion": float(p["motion"]),
+            "duration": float(p["duration"]),
+            "fps": int(p["fps"]),
+            "width": int(p["width"]),
+            "height": int(p["height"]),
+            "progress": progress,
+            "cancel": cancelled,
+        }
+        if spec.staging is None:
+            return Output(spec.key, render_clip(**clip), "draft.mp4")
+        # Streamed to the engine's staging file: memory stays flat however long the scene.
+        write_clip(spec.staging, **clip)
+        return Output(spec.key, b"", "draft.mp4", path=spec.staging)

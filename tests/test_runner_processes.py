@@ -1,0 +1,286 @@
+"""The detached runner as real processes: killed clients, killed runners, races, Ctrl-C.
+
+Every test here starts `storyboard` as the user would, and checks what is left
+behind: the database, the files, and whether any process lingers.
+"""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.processes import (
+    active_jobs,
+    assert_everything_clean_and_tidy,
+    job_states,
+    make_project,
+    pid_alive,
+    run,
+    runner_pid,
+    start,
+    status_json,
+    wait_for_successes,
+    wait_until,
+)
+from tui.engine.runfiles import RunFiles
+
+pytestmark = pytest.mark.slow
+
+
+def wait_runner_gone(project: Path, timeout: float = 20) -> None:
+    wait_until(lambda: runner_pid(project) is None, timeout, "the runner to exit")
+
+
+def runner_starts(project: Path) -> int:
+    log = RunFiles(project).log
+    return log.read_text(encoding="utf-8").count(" started for ") if log.exists() else 0
+
+
+def test_a_killed_client_loses_nothing_and_the_batch_goes_on(tmp_path: Path) -> None:
+    """Issue 9: SIGKILL the window that queued a batch; the runner finishes it and exits."""
+    project = make_project(tmp_path, 40)
+    proc = start("regen", project, "--include-missing")
+    wait_for_successes(project, 1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert active_jobs(project) > 0, "the kill came too late to test anything"
+    pid = runner_pid(project)
+    assert pid is not None
+    wait_until(lambda: active_jobs(project) == 0, 120, "the batch to finish")
+    assert_everything_clean_and_tidy(project)
+    wait_runner_gone(project)
+    wait_until(lambda: not pid_alive(pid), 10, "the runner process to end")
+    assert not RunFiles(project).socket.exists()
+
+
+def test_a_runner_killed_mid_batch_is_replaced_and_reconciles(tmp_path: Path) -> None:
+    """Issue 9: SIGKILL the runner; the next client starts a new one that finishes the work."""
+    project = make_project(tmp_path, 40)
+    assert run("regen", project, "--include-missing", "--no-wait").returncode == 0
+    wait_for_successes(project, 1)
+    pid = runner_pid(project)
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: runner_pid(project) is None, 10, "the lock to be released")
+    assert active_jobs(project) > 0, "the kill came too late to test anything"
+    result = run("regen", project, "--include-missing", timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "failed" not in result.stdout.split("succeeded")[0]
+    assert_everything_clean_and_tidy(project)
+    assert runner_starts(project) == 2
+    wait_runner_gone(project)
+
+
+def test_two_clients_starting_a_runner_at_once_get_exactly_one(tmp_path: Path) -> None:
+    """Issue 9: a race to start the runner ends with one runner, and both clients attached."""
+    project = make_project(tmp_path, 6)
+    first = start("regen", project, "--images", "--include-missing")
+    second = start("regen", project, "--images", "--include-missing")
+    out_first, err_first = first.communicate(timeout=120)
+    out_second, err_second = second.communicate(timeout=120)
+    assert first.returncode == 0, err_first
+    assert second.returncode == 0, err_second
+    assert runner_starts(project) == 1
+    assert job_states(project) == {"succeeded": 6}
+    assert "6 succeeded" in out_first + out_second
+    wait_runner_gone(project)
+
+
+def test_no_wait_queues_and_runner_status_shows_the_work(tmp_path: Path) -> None:
+    """Issue 9: `regen --no-wait` exits at once; `runner status` names the runner and jobs."""
+    project = make_project(tmp_path, 8)
+    result = run("regen", project, "--include-missing", "--no-wait", idle_exit="60")
+    assert result.returncode == 0, result.stderr
+    assert "queued 16 job(s)" in result.stdout
+    status = run("runner", project, "status")
+    assert status.returncode == 0
+    assert f"runner: pid {runner_pid(project)}" in status.stdout
+    assert "renders with draft" in status.stdout
+    payload = status_json(project)
+    assert payload["runner"]["pid"] == runner_pid(project)
+    assert payload["runner"]["state"] in ("running", "idle")
+    wait_until(lambda: active_jobs(project) == 0, 120, "the batch")
+    assert f"runner: pid {runner_pid(project)}, idle" in run("status", project).stdout
+    log = run("runner", project, "log")
+    assert "started for" in log.stdout
+    assert run("runner", project, "stop").returncode == 0
+    assert "runner: not running" in run("runner", project).stdout
+
+
+def test_runner_stop_cancels_the_batch_and_exits(tmp_path: Path) -> None:
+    """Issue 9: `storyboard runner DIR stop` cancels its jobs and stops it."""
+    project = make_project(tmp_path, 24)
+    assert run("regen", project, "--include-missing", "--no-wait").returncode == 0
+    wait_for_successes(project, 2)
+    result = run("runner", project, "stop")
+    assert result.returncode == 0, result.stderr
+    assert "stopped" in result.stdout
+    assert runner_pid(project) is None
+    states = job_states(project)
+    assert set(states) <= {"succeeded", "cancelled"} and states.get("cancelled", 0) > 0
+
+
+def test_ctrl_c_in_a_pipe_leaves_the_batch_running(tmp_path: Path) -> None:
+    """Issue 9: piped, Ctrl-C leaves the batch to the runner and says so."""
+    project = make_project(tmp_path, 12)
+    proc = start("regen", project, "--include-missing")
+    wait_for_successes(project, 2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (out, err)
+    assert "left running in the runner" in out
+    summary = out.strip().splitlines()[-1]
+    succeeded = int(summary.split("interrupted: ")[1].split(" succeeded")[0])
+    assert 2 <= succeeded <= job_states(project).get("succeeded", 0)  # true counts
+    wait_until(lambda: active_jobs(project) == 0, 120, "the batch to finish anyway")
+    assert_everything_clean_and_tidy(project)
+
+
+def _read_until(fd: int, needle: bytes, timeout: float = 30) -> bytes:
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while needle not in seen:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise AssertionError(f"never saw {needle!r}; got {seen[-400:]!r}")
+        try:
+            seen += os.read(fd, 4096)
+        except OSError:
+            break
+    return seen
+
+
+def test_ctrl_c_on_a_terminal_asks_and_can_cancel(tmp_path: Path) -> None:
+    """Issue 9: on a TTY, Ctrl-C asks "cancel or leave?"; `c` cancels the rest of the batch."""
+    project = make_project(tmp_path, 16)
+    controller, terminal = pty.openpty()
+    proc = start(
+        "regen",
+        project,
+        "--include-missing",
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        start_new_session=True,
+    )
+    os.close(terminal)
+    try:
+        wait_for_successes(project, 2)
+        proc.send_signal(signal.SIGINT)
+        _read_until(controller, b"leave them running?")
+        os.write(controller, b"c\n")
+        out = _read_until(controller, b"cancelled")
+        assert proc.wait(timeout=30) == 130, out
+    finally:
+        os.close(controller)
+    states = job_states(project)
+    assert set(states) <= {"succeeded", "cancelled"}, states
+    assert states.get("cancelled", 0) > 0
+    assert active_jobs(project) == 0
+    wait_runner_gone(project)
+
+
+def test_a_stale_or_foreign_socket_file_is_replaced(tmp_path: Path) -> None:
+    """Issue 9: junk at the socket's path, or a dead runner's socket, never blocks a batch."""
+    project = make_project(tmp_path, 2)
+    files = RunFiles(project)
+    files.ensure()
+    files.socket.write_bytes(b"not a socket")
+    assert run("regen", project, "--images", "--include-missing").returncode == 0
+    wait_runner_gone(project)
+    dead = socket.socket(socket.AF_UNIX)
+    dead.bind(str(files.socket))  # a socket nobody listens on any more
+    dead.close()
+    result = run("regen", project, "--videos", "--include-missing")
+    assert result.returncode == 0, result.stderr
+    assert_everything_clean_and_tidy(project)
+    wait_runner_gone(project)
+
+
+def test_a_runner_that_cannot_start_says_why_in_one_line(tmp_path: Path) -> None:
+    """Issue 9: when the runner cannot start, the client says why; the work stays queued."""
+    project = make_project(tmp_path, 2)
+    (project / ".storyboard").write_text("a file where the runner's folder goes")
+    result = run("regen", project, "--images", "--include-missing")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot start the runner" in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert active_jobs(project) == 2  # queued, waiting for a runner that can start
+    (project / ".storyboard").unlink()
+    assert run("regen", project, "--images", "--include-missing").returncode == 0
+    assert job_states(project) == {"succeeded": 2}
+    wait_runner_gone(project)
+
+
+def test_the_runner_runs_detached_and_exits_when_idle(tmp_path: Path) -> None:
+    """Issue 9: the runner has its own session, no terminal, a log; it exits when idle."""
+    project = make_project(tmp_path, 2)
+    assert run("regen", project, "--images", "--include-missing", "--no-wait").returncode == 0
+    pid = runner_pid(project)
+    assert pid is not None
+    assert os.getsid(pid) != os.getsid(0)
+    stdin = os.readlink(f"/proc/{pid}/fd/0")
+    assert stdin == "/dev/null"
+    assert os.stat(RunFiles(project).socket).st_mode & 0o777 == 0o600
+    wait_runner_gone(project)
+    wait_until(lambda: not pid_alive(pid), 10, "the runner process to end")
+
+
+def test_status_of_a_project_with_a_dead_runners_jobs_says_they_wait(tmp_path: Path) -> None:
+    """Issue 9: `status` tells that jobs wait for a runner after the last one was killed."""
+    project = make_project(tmp_path, 12)
+    assert run("regen", project, "--include-missing", "--no-wait").returncode == 0
+    wait_for_successes(project, 1)
+    pid = runner_pid(project)
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: runner_pid(project) is None, 10)
+    if active_jobs(project) == 0:
+        pytest.skip("the batch finished before the kill")
+    line = run("status", project).stdout.strip().splitlines()[-1]
+    assert line.startswith("runner: not running (") and "waiting" in line
+    assert run("regen", project, "--include-missing").returncode == 0
+    wait_runner_gone(project)
+
+
+def test_sigterm_stops_the_runner_without_losing_jobs(tmp_path: Path) -> None:
+    """A runner asked to stop by the system (SIGTERM) leaves its jobs for the next one."""
+    project = make_project(tmp_path, 16)
+    assert run("regen", project, "--include-missing", "--no-wait").returncode == 0
+    wait_for_successes(project, 2)
+    pid = runner_pid(project)
+    assert pid is not None
+    os.kill(pid, signal.SIGTERM)
+    wait_until(lambda: runner_pid(project) is None, 20, "the runner to stop")
+    assert "cancelled" not in job_states(project)
+    result = run("regen", project, "--include-missing", timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert_everything_clean_and_tidy(project)
+    wait_runner_gone(project)
+
+
+def test_cron_style_regen_needs_no_terminal(tmp_path: Path) -> None:
+    """`regen --no-wait` from a process with no terminal at all (cron) works and exits 0."""
+    project = make_project(tmp_path, 2)
+    proc = start(
+        "regen",
+        project,
+        "--include-missing",
+        "--no-wait",
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    wait_until(lambda: active_jobs(project) == 0, 120)
+    assert_everything_clean_and_tidy(project)
+    wait_runner_gone(project)
