@@ -250,39 +250,25 @@ class ComfyClient:
         leaves no partial file at `dest`.
         """
         params = {"filename": filename, "subfolder": subfolder, "type": folder_type}
-        memory = bytearray()
-        handle: IO[bytes] | None = None
+        sink = _Sink(dest)
         try:
-            if dest is not None:
-                handle = await asyncio.to_thread(dest.open, "wb")
             async with asyncio.timeout(deadline):
-                await self._stream(params, filename, name, limit, memory, handle)
-            if handle is not None:
-                await asyncio.to_thread(_write_and_close, handle, bytes(memory))
-                handle = None
-                return b""
-            return bytes(memory)
+                await self._stream(params, filename, name, limit, sink)
+            return await sink.finish()
         except TimeoutError:
+            sink.discard()
             raise DownloadFailed(
                 f"ComfyUI took more than {duration_text(deadline)} to send {name}"
             ) from None
         except OSError as error:  # our side: the staging file
+            sink.discard()
             raise DownloadFailed(f"cannot write {name}: {error.strerror or error}") from None
-        finally:
-            if handle is not None:  # failed: no partial file stays behind
-                handle.close()
-                if dest is not None:
-                    with contextlib.suppress(OSError):
-                        dest.unlink()
+        except BaseException:
+            sink.discard()
+            raise
 
     async def _stream(
-        self,
-        params: dict[str, str],
-        filename: str,
-        name: str,
-        limit: int,
-        memory: bytearray,
-        handle: IO[bytes] | None,
+        self, params: dict[str, str], filename: str, name: str, limit: int, sink: _Sink
     ) -> None:
         try:
             async with self._http.stream("GET", "/view", params=params) as response:
@@ -304,10 +290,7 @@ class ComfyClient:
                         raise DownloadFailed(
                             f"ComfyUI sent more than {size_text(limit)} for {name}"
                         )
-                    memory += chunk
-                    if handle is not None and len(memory) >= _FLUSH:
-                        await asyncio.to_thread(handle.write, bytes(memory))
-                        memory.clear()
+                    await sink.add(chunk)
         except httpx.ReadTimeout:
             raise DownloadFailed(
                 f"ComfyUI stopped sending {name} (nothing for {duration_text(self.timeout)})"
@@ -365,8 +348,48 @@ class ComfyClient:
         return socket
 
 
-def _write_and_close(handle: IO[bytes], rest: bytes) -> None:
-    try:
-        handle.write(rest)
-    finally:
-        handle.close()
+class _Sink:
+    """Where a download goes: memory, or `dest` once there is enough to be worth a file.
+
+    A small output (most stills) reaches `dest` in one thread hop at the end; a
+    large one is written out a megabyte at a time, so memory stays flat.
+    """
+
+    def __init__(self, dest: Path | None) -> None:
+        self.dest = dest
+        self.memory = bytearray()
+        self.handle: IO[bytes] | None = None
+
+    async def add(self, chunk: bytes) -> None:
+        self.memory += chunk
+        if self.dest is not None and len(self.memory) >= _FLUSH:
+            await asyncio.to_thread(self._spill)
+
+    async def finish(self) -> bytes:
+        """The content (in memory), or b"" once `dest` is complete and closed."""
+        if self.dest is None:
+            return bytes(self.memory)
+        await asyncio.to_thread(self._complete)
+        return b""
+
+    def discard(self) -> None:
+        """After a failure: no partial file stays behind."""
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
+        if self.dest is not None:
+            with contextlib.suppress(OSError):
+                self.dest.unlink()
+
+    def _spill(self) -> None:
+        assert self.dest is not None
+        if self.handle is None:
+            self.handle = self.dest.open("wb")
+        self.handle.write(self.memory)
+        self.memory.clear()
+
+    def _complete(self) -> None:
+        self._spill()
+        assert self.handle is not None
+        self.handle.close()
+        self.handle = None
