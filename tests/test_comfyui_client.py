@@ -28,7 +28,7 @@ from tests.comfyui_server import (
 )
 from tests.comfyui_server.media import sample_png
 from tests.comfyui_server.transcript import SCENARIOS
-from tui.backends.comfyui.client import ComfyClient, Refused, Unreachable, ws_url
+from tui.backends.comfyui.client import ComfyClient, DownloadFailed, Refused, Unreachable, ws_url
 from tui.backends.comfyui.doctor import load_workflows, print_report, run_doctor
 from tui.backends.comfyui.protocol import (
     FEATURE_FLAGS,
@@ -423,3 +423,32 @@ async def test_doctor_sends_the_servers_headers_and_no_origin(tmp_path: Path) ->
         assert good.servers[0].ok, good.servers[0]
     assert seen and not any("Origin" in h for h in seen)
     assert any(h.get("Upgrade", "").lower() == "websocket" for h in seen)
+
+
+async def test_a_large_download_streams_to_its_file_in_flat_memory(
+    comfy: ComfyTestServer, client: ComfyClient, tmp_path: Path
+) -> None:
+    """Issue 10 item 5: an 8 MiB output goes to the file a megabyte at a time, not to memory."""
+    import tracemalloc
+
+    content = bytes(range(256)) * (8 * 4096)  # 8 MiB
+    (comfy.root / "output" / "big.png").write_bytes(content)
+    dest = tmp_path / ".tmp-big.png"
+    tracemalloc.start()
+    try:
+        got = await client.download("big.png", "", "output", name="scene-0001.png", dest=dest)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert got == b"" and dest.read_bytes() == content
+    assert peak < 4 * 1024 * 1024, peak  # about one flush buffer, never the whole file
+    limited = tmp_path / ".tmp-limited.png"
+    with pytest.raises(DownloadFailed) as caught:
+        await client.download(
+            "big.png", "", "output", name="scene-0001.png", dest=limited, limit=3 * 1024 * 1024
+        )
+    assert str(caught.value) == (
+        "ComfyUI offered 8 MiB for scene-0001.png, more than the 3 MiB limit"
+    )
+    assert not limited.exists()
+    assert await client.view("big.png", "", "output") == content  # no staging: bytes
