@@ -742,6 +742,7 @@ async def test_fail_node_class_and_bundled_workflows(
 def test_command_line_defaults() -> None:
     args = parse_args(["--port", "8199", "--root", "/tmp/comfy", "--step-delay", "0"])
     assert (args.port, args.root, args.step_delay) == (8199, Path("/tmp/comfy"), 0.0)
+    assert not args.newer and parse_args(["--newer"]).newer
 
 
 async def test_object_info_is_the_recorded_core(
