@@ -7,15 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.comfyui_server import ComfyTestServer, bundled_models
 from tests.conftest import FIXTURES
-
-NEEDS_CLI_WIRING = pytest.mark.xfail(
-    strict=True,
-    reason="tui/cli.py must call doctor.resolve_servers (the lead wires it); remove this mark then",
-)
 
 
 async def doctor(
@@ -119,7 +112,6 @@ async def test_doctor_without_arguments_uses_the_users_servers(tmp_path: Path) -
     assert f"{server.url}: ComfyUI 0.3.64" in out and out.rstrip().endswith("All good.")
 
 
-@NEEDS_CLI_WIRING
 async def test_doctor_without_arguments_or_servers_checks_the_default_address(
     tmp_path: Path,
 ) -> None:

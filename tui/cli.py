@@ -15,14 +15,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from tui.backends.registry import BACKEND_NAMES
 from tui.cli_runner import runner_line, runner_summary
-from tui.config import ConfigError, ProjectConfig, ServerConfig, UserSettings
+from tui.config import ConfigError, ProjectConfig, UserSettings
 from tui.domain.edits import EditError, parse_assignment
 from tui.domain.models import AssetKind, AssetState, Scene
 from tui.engine.project import BackendChoice, Project
@@ -336,7 +335,12 @@ async def _runner(args: argparse.Namespace) -> int:
 
 
 async def _doctor(args: argparse.Namespace) -> int:
-    from tui.backends.comfyui.doctor import load_workflows, print_report, run_doctor
+    from tui.backends.comfyui.doctor import (
+        load_workflows,
+        print_report,
+        resolve_servers,
+        run_doctor,
+    )
 
     try:
         if args.dir is not None:
@@ -344,16 +348,11 @@ async def _doctor(args: argparse.Namespace) -> int:
             config = ProjectConfig.load(folder.config_path)
         else:
             folder, config = ProjectFolder(Path.cwd()), ProjectConfig()
-        urls = args.comfyui or [server.url for server in config.comfyui.servers]
-        if not urls:
-            urls = UserSettings.load().comfyui_servers
-        if not urls:
-            raise UsageError(
-                "no ComfyUI server to check: pass --comfyui URL or list servers in storyboard.toml"
-            )
-        servers = [ServerConfig(url=url) for url in urls]
-    except ValidationError as error:
-        raise UsageError(error.errors()[0]["msg"].removeprefix("Value error, ")) from None
+        servers = resolve_servers(
+            args.comfyui,
+            config if args.dir is not None else None,
+            lambda: UserSettings.load().comfyui_servers,
+        )
     except ConfigError as error:
         raise UsageError(str(error)) from None
     report = await run_doctor(

@@ -87,6 +87,13 @@ class ComfyUIConfig(BaseModel):
     """Jobs kept in a server's own queue ahead of the running one; the rest wait with us."""
     timeout: float = Field(default=30.0, gt=0)
     """Seconds for any single HTTP call."""
+    max_download_bytes: int = Field(default=2 * 1024**3, gt=0)
+    """The most one output may be; a server sending more fails the job, not the machine."""
+    download_deadline: float = Field(default=600.0, gt=0)
+    """Seconds one transfer may take in all, on top of `timeout` for each read."""
+    silence_limit: float = Field(default=600.0, gt=0)
+    """Seconds a server may send nothing before its jobs are checked, and failed if it
+    does not answer."""
 
     @field_validator("servers", mode="before")
     @classmethod

@@ -41,7 +41,7 @@ from tui.engine.events import (
     ended_event,
 )
 from tui.engine.project import Project
-from tui.engine.requests import Plan
+from tui.engine.requests import Plan, Refused
 from tui.textsafe import one_line, visible
 
 EXIT_OK = 0
@@ -139,7 +139,7 @@ async def _follow(
     positions = {scene.id: scene.position for scene in await client.project.scenes()}
     try:
         plan = await client.request(request.kinds, **options)
-    except RunnerError as error:
+    except (RunnerError, Refused) as error:
         print(f"storyboard: error: {one_line(str(error))}", file=sys.stderr)
         return EXIT_USAGE
     ids = [job.id for job in plan.followed]

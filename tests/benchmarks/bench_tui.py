@@ -62,6 +62,7 @@ from textual.screen import Screen
 from textual.widgets import Label, ListItem, ListView
 
 from tests.conftest import storyboard_json
+from tests.inprocess_runner import InProcessLauncher
 from tests.instant_backend import InstantBackend
 from tui.backends.base import Progress
 from tui.config import UserSettings
@@ -230,7 +231,7 @@ def storyboard_app(probe: FrameProbe, project: Path, backend: InstantBackend) ->
     return ProbedStoryboard(
         probe,
         project,
-        backend=backend,
+        launcher=InProcessLauncher(backend),
         settings=settings,
         theme_dirs=[BUNDLED_THEMES_DIR],
         cursor_blink=False,  # a blinking cursor would add frames nobody asked for
@@ -269,7 +270,7 @@ async def storyboard_ready(app: App[Any]) -> MainScreen:
     """Engine started and every scene judged, so nothing runs behind what is measured."""
     screen = app.screen
     assert isinstance(screen, MainScreen), screen
-    await until(lambda: screen.engine is not None, 60, "the engine")
+    await until(lambda: screen.client is not None, 60, "the client")
     await until(lambda: screen.board is not None and screen.board.is_complete, 60, "the counts")
     await asyncio.sleep(0.3)
     return screen
@@ -427,10 +428,10 @@ async def flood_child(project: Path, finish: Finish) -> None:
     async with app.run_test(size=SIZE, headless=True, message_hook=probe.message):
         await asyncio.wait_for(probe.marker_seen.wait(), 120)
         screen = await storyboard_ready(app)
-        engine = screen.engine
-        assert engine is not None and screen.board is not None
+        client = screen.client
+        assert client is not None and screen.board is not None
         queued_at = time.perf_counter()
-        await engine.request(
+        await client.request(
             [AssetKind.IMAGE], scene_ids=screen.board.order[:BATCH], include_missing=True
         )
         await until(
@@ -449,7 +450,7 @@ async def flood_child(project: Path, finish: Finish) -> None:
 
         updates: list[tuple[float, int]] = []
         probe.on_update = lambda: updates.append((time.perf_counter(), absorbed))
-        unsubscribe = engine.subscribe(count)
+        unsubscribe = client.subscribe(count)
         probe.frames.clear()
         with Window("flood"):
             stats = await flood(backend, list(backend.held))

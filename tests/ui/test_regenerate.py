@@ -25,6 +25,7 @@ from tui.engine.client import ProjectClient
 from tui.engine.events import EngineEvent, JobProgress
 from tui.engine.project import Project
 from tui.engine.runfiles import RunFiles
+from tui.ui.screens.confirm import ConfirmScreen
 
 SIZE = (120, 36)
 
@@ -311,3 +312,30 @@ async def test_live_preview_replaces_the_still_while_a_job_runs(
         backend.release_all()
         await wait_for(pilot, lambda: screen.inspector.preview is None, what="the still again")
         assert "live preview" not in screen_text(app)
+
+
+async def test_stopping_the_runner_from_the_palette_asks_first(
+    project: Callable[[str], Path],
+) -> None:
+    """Issue 9: "runner: stop" cancels the batch only after a yes; Enter alone says no."""
+    root = project("dirty")
+    backend = InstantBackend(hold=True)
+    app = make_app(root, backend=backend)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        await pilot.press("a")
+        await wait_for(pilot, lambda: len(backend.held) >= 1, what="the batch to start")
+        for answer in ("enter", "y"):
+            await pilot.press("ctrl+p")
+            await type_text(pilot, "runner: stop")
+            await wait_for(pilot, lambda: "runner: stop" in screen_text(app))
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            assert "cancel its" in screen_text(app)
+            await pilot.press(answer)
+            await pilot.pause()
+            if answer == "enter":  # the focused button is "No"
+                assert RunFiles(root).live_pid() is not None and screen.jobs.active
+        await wait_for(pilot, lambda: RunFiles(root).live_pid() is None, what="the stop")
+        await wait_for(pilot, lambda: not screen.jobs.active, what="the jobs to be cancelled")
+        await wait_for(pilot, lambda: "runner: not running" in screen_text(app))

@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from tui.domain.jobs import Job, JobState
 from tui.domain.models import AssetKind, Scene
@@ -180,6 +181,8 @@ class ProjectClient:
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
         self._launch_failed_at: float | None = None
+        self._preflight_cache: Any = None
+        """Per-server ComfyUI checks, kept until a server restarts (made on first use)."""
         self.runner = RunnerInfo("not running")
 
     @property
@@ -207,6 +210,9 @@ class ProjectClient:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+        if self._preflight_cache is not None:
+            await self._preflight_cache.close()
+            self._preflight_cache = None
 
     async def __aenter__(self) -> ProjectClient:
         await self.start()
@@ -255,6 +261,7 @@ class ProjectClient:
         )
         if not dry_run:
             self._check_runner_backend()
+            await self._preflight(wanted)
         plan = await queue(self.project.store, wanted, self.context, dry_run=dry_run)
         if plan.jobs:
             await self.refresh()
@@ -306,6 +313,30 @@ class ProjectClient:
             await asyncio.sleep(0.05)
         await self.refresh()
         return True
+
+    async def _preflight(self, wanted: Request) -> None:
+        """Refuse a ComfyUI batch that cannot succeed (a model missing on every server)
+        with one message, instead of queueing N jobs that would each fail with it."""
+        if self.project.backend_name != "comfyui":
+            return
+        from tui.backends.comfyui.doctor import PreflightCache, load_workflow_map, preflight
+
+        plan = await queue(self.project.store, wanted, self.context, dry_run=True)
+        kinds = [kind for kind in KINDS_IMAGES_FIRST if any(d.kind is kind for d in plan.queued)]
+        if not kinds:
+            return
+        if self._preflight_cache is None:
+            self._preflight_cache = PreflightCache()
+        config = self.project.config
+        message = await preflight(
+            config.comfyui.servers,
+            load_workflow_map(self.project.folder, config),
+            kinds,
+            timeout=config.comfyui.timeout,
+            cache=self._preflight_cache,
+        )
+        if message is not None:
+            raise Refused(message)
 
     def _check_runner_backend(self) -> None:
         """Refuse to queue for one renderer while the live runner renders with another."""

@@ -7,6 +7,9 @@ user's files.
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -21,6 +24,7 @@ from tui.config import ConfigError, UserSettings
 from tui.engine.client import Launcher
 from tui.store.errors import StoreError
 from tui.store.folder import ProjectFolder
+from tui.ui.hangup import TerminalWatch, force_exit_later
 from tui.ui.screens.main import MainScreen, ScreenOptions
 from tui.ui.themes import (
     APP_VARIABLES,
@@ -79,6 +83,7 @@ class StoryboardApp(App[int]):
         poll_interval: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         startup_warnings: Sequence[str] = (),
+        watch_terminal: bool = False,
     ) -> None:
         """Build the app; nothing is opened until it runs.
 
@@ -95,8 +100,11 @@ class StoryboardApp(App[int]):
             poll_interval: Seconds between looks at the database for other processes' edits.
             clock: Monotonic seconds, for time-left estimates (fixed in tests).
             startup_warnings: Lines to show as one warning toast once the app is up.
+            watch_terminal: Save and exit when the terminal hangs up (a real tty only).
         """
         super().__init__()
+        self._watch_terminal = watch_terminal
+        self._hanging_up = False
         self._warnings = list(startup_warnings)
         if settings is None:
             try:
@@ -142,10 +150,32 @@ class StoryboardApp(App[int]):
         return MainScreen(self.screen_options)
 
     def on_mount(self) -> None:
+        if self._watch_terminal:
+            self._watch_for_hang_up()
         if self.settings.keymap:
             self.set_keymap(dict(self.settings.keymap))
         if self._warnings:
             self.notify("\n".join(self._warnings), severity="warning", markup=False, timeout=10)
+
+    def _watch_for_hang_up(self) -> None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.hang_up)
+        stdin = sys.__stdin__
+        if stdin is not None and os.isatty(stdin.fileno()):
+            TerminalWatch(stdin.fileno(), lambda: self.call_from_thread(self.hang_up)).start()
+
+    def hang_up(self) -> None:
+        """The terminal is gone: save what is typed and exit, within two seconds."""
+        if self._hanging_up:
+            return
+        self._hanging_up = True
+        force_exit_later()
+        self.run_worker(self._save_and_exit(129), name="hang-up", exit_on_error=False)
+
+    async def _save_and_exit(self, status: int) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, MainScreen):
+                await screen.shutdown()
+        self.exit(status)
 
     async def action_quit(self) -> None:
         """Save what is typed before leaving; the runner carries on with any jobs."""
@@ -181,6 +211,7 @@ def run_app(
         settings=settings,
         theme=theme,
         startup_warnings=warnings,
+        watch_terminal=True,
     )
     app.run()
     return app.return_code or 0

@@ -20,18 +20,29 @@ from textual.content import Content
 from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Static
-from textual_image.widget import HalfcellImage, SixelImage, TGPImage, UnicodeImage
-from textual_image.widget import Image as AutoImage
 
 from tui.config import ImageRenderer
 
-RENDERERS: dict[str, type[Widget]] = {
-    "auto": AutoImage,
-    "kitty": TGPImage,
-    "sixel": SixelImage,
-    "halfblock": HalfcellImage,
-    "unicode": UnicodeImage,
-}
+RENDERERS: dict[str, type[Widget]] = {}
+PICTURES_OFF = ""
+"""Why pictures cannot be drawn in this terminal at all, or empty."""
+try:
+    # textual-image asks the terminal for its cell size when it is imported; a
+    # terminal that reports 0 columns (a fresh pty, some multiplexers) breaks it.
+    from textual_image.widget import HalfcellImage, SixelImage, TGPImage, UnicodeImage
+    from textual_image.widget import Image as AutoImage
+except Exception as error:  # never let a picture library take the editor down
+    PICTURES_OFF = f"pictures are off: the terminal did not report its size ({error!r})"
+else:
+    RENDERERS.update(
+        {
+            "auto": AutoImage,
+            "kitty": TGPImage,
+            "sixel": SixelImage,
+            "halfblock": HalfcellImage,
+            "unicode": UnicodeImage,
+        }
+    )
 
 MAX_PIXELS = (960, 960)
 """Pictures are shrunk to this before drawing; a terminal cell shows far fewer pixels."""
@@ -81,13 +92,13 @@ class StillView(Container):
         self._decode_generation = 0
 
     def compose(self) -> ComposeResult:
-        if self.renderer != "off":
+        if self.renderer != "off" and self.renderer in RENDERERS:
             self._picture = RENDERERS[self.renderer](id="picture")
             yield self._picture
         yield Static(id="caption")
 
     def on_mount(self) -> None:
-        self.set_class(self.renderer == "off", "-off")
+        self.set_class(self._picture is None, "-off")
         self.add_class("-empty")
         self._show_caption()
 
@@ -95,7 +106,10 @@ class StillView(Container):
         self._show_caption()
 
     def _show_caption(self) -> None:
-        self.query_one("#caption", Static).update(Content(self.caption))
+        caption = self.caption
+        if PICTURES_OFF and self.renderer != "off" and self.source is not None:
+            caption = f"{caption} ({PICTURES_OFF})" if caption else PICTURES_OFF
+        self.query_one("#caption", Static).update(Content(caption))
 
     async def _watch_source(self, source: Path | bytes | None) -> None:
         self._decode_generation += 1
