@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import ClassVar
 
 from textual.app import App
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.screen import Screen
 
 from tui.config import ConfigError, UserSettings
 from tui.engine.client import Launcher
 from tui.store.errors import StoreError
 from tui.store.folder import ProjectFolder
+from tui.ui import keys
 from tui.ui.hangup import TerminalWatch, force_exit_later
 from tui.ui.screens.main import MainScreen, ScreenOptions
 from tui.ui.themes import (
@@ -43,31 +44,8 @@ class StoryboardApp(App[int]):
 
     TITLE = "Storyboard"
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding(
-            "ctrl+q",
-            "quit",
-            "Quit",
-            id="app.quit",
-            tooltip="Save what is typed and quit",
-            priority=True,
-            show=False,
-        ),
-        Binding(
-            "ctrl+p",
-            "command_palette",
-            "Commands",
-            id="app.command_palette",
-            tooltip="Open the command palette",
-            priority=True,
-        ),
-    ]
-    """
-    | Key(s) | Description |
-    | :- | :- |
-    | ctrl+q | Save and quit. |
-    | ctrl+p | Command palette. |
-    """
+    BINDINGS: ClassVar[list[BindingType]] = keys.bindings(keys.APP_COMMANDS)
+    """ctrl+q saves and quits, ctrl+p opens the command palette (see `tui.ui.keys`)."""
 
     def __init__(
         self,

@@ -1,13 +1,15 @@
 """The inspector: the selected scene's prompts, camera and motion, why it is dirty, and its still.
 
-Edits leave as messages: `FieldDrafted` on every change (so the markers move
-at once) and `SaveRequested` after a quiet pause or when focus leaves the
-field, so a dropped SSH link loses at most the last half second of typing.
-A field the user is in is never overwritten by a reload.
+Edits leave as messages: `Edited` on every change and `Blurred` when focus
+leaves a field. The editor session keeps the unsaved edits (and saves them
+after a pause, on blur, before a regeneration and on quit); the inspector
+reads them back through `drafts_for`, so a field with an edit not saved yet,
+or the field the user is in, is never overwritten by a reload.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -19,7 +21,6 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
-from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
@@ -143,8 +144,8 @@ class Inspector(VerticalScroll, can_focus=False):
     """How many scenes the project has, for the title."""
 
     @dataclass
-    class FieldDrafted(Message):
-        """A field changed in the widget; nothing is saved yet."""
+    class Edited(Message):
+        """A field changed in the widget; the session saves it after a pause."""
 
         inspector: Inspector
         scene_id: int
@@ -156,14 +157,10 @@ class Inspector(VerticalScroll, can_focus=False):
             return self.inspector
 
     @dataclass
-    class SaveRequested(Message):
-        """Save these fields of this scene now (pause in typing, blur, or leaving the scene)."""
+    class Blurred(Message):
+        """Focus left a field: a good moment to save what was typed."""
 
         inspector: Inspector
-        scene_id: int
-        changes: dict[str, Any]
-        seq: int
-        """Orders saves; one already written another way is skipped."""
 
         @property
         def control(self) -> Inspector:
@@ -184,23 +181,18 @@ class Inspector(VerticalScroll, can_focus=False):
     def __init__(
         self,
         *,
-        save_delay: float = 0.5,
         renderer: ImageRenderer = "auto",
         cursor_blink: bool = True,
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
         super().__init__(id=id, classes=classes)
-        self.save_delay = save_delay
         self.renderer = renderer
         self.cursor_blink = cursor_blink
-        self._edits: dict[str, Any] = {}
-        self._pending_scene: int | None = None
         self._loaded: dict[str, Any] = {}
-        self._save_timer: Timer | None = None
-        self._seq = 0
-        self._unsaved: dict[int, tuple[int, dict[str, Any]]] = {}
-        """Saves asked for but not yet taken by the screen: seq → (scene id, changes)."""
+        """What each field was last loaded with, so loading it never reads as an edit."""
+        self.drafts_for: Callable[[int], Mapping[str, Any]] = lambda scene_id: {}
+        """The unsaved edits of a scene; the screen points it at the editor session."""
 
     def compose(self) -> ComposeResult:
         yield Static("No scene selected.", id="empty", markup=False)
@@ -248,9 +240,6 @@ class Inspector(VerticalScroll, can_focus=False):
     # -- showing -------------------------------------------------------------
 
     def _watch_scene(self, old: Scene | None, new: Scene | None) -> None:
-        if old is not None and (new is None or new.id != old.id):
-            self.flush()
-            self.error = ""
         self._show_scene(new, force=old is None or new is None or old.id != new.id)
 
     def _show_scene(self, scene: Scene | None, *, force: bool) -> None:
@@ -269,10 +258,11 @@ class Inspector(VerticalScroll, can_focus=False):
         self.query_one("#narration", Static).update(
             Content(plain(scene.narration, multiline=True) or "(no narration)")
         )
+        drafts = self.drafts_for(scene.id)
         for field, widget_id in FIELD_IDS.items():
             widget = self.query_one(f"#{widget_id}")
-            if not force and (widget.has_focus or field in self._edits):
-                continue
+            if field in drafts or (not force and widget.has_focus):
+                continue  # never overwrite what the user typed and has not saved yet
             self._load_field(widget, field, getattr(scene, field))
         if force:
             self.preview = None
@@ -386,86 +376,44 @@ class Inspector(VerticalScroll, can_focus=False):
         """
         self.screen.set_focus(self.query_one("#image-prompt", TextArea))
 
-    def _draft(self, field: str, value: Any, *, save_now: bool = False) -> None:
+    def _edited(self, field: str, value: Any) -> None:
         scene = self.scene
         if scene is None:
             return
-        if self._loaded.get(field) == value and field not in self._edits:
+        if self._loaded.get(field) == value and field not in self.drafts_for(scene.id):
             return
-        if self._pending_scene not in (None, scene.id):
-            self.flush()
-        self._pending_scene = scene.id
-        self._edits[field] = value
-        self.post_message(self.FieldDrafted(self, scene.id, field, value))
-        if self._save_timer is not None:
-            self._save_timer.stop()
-            self._save_timer = None
-        if save_now:
-            self.flush()
-        else:
-            self._save_timer = self.set_timer(self.save_delay, self.flush, name="save-edits")
-
-    def flush(self) -> None:
-        """Ask for every pending edit to be saved now."""
-        if self._save_timer is not None:
-            self._save_timer.stop()
-            self._save_timer = None
-        if not self._edits or self._pending_scene is None:
-            return
-        changes, self._edits = self._edits, {}
-        scene_id, self._pending_scene = self._pending_scene, None
-        self._loaded.update(changes)
-        self._seq += 1
-        self._unsaved[self._seq] = (scene_id, changes)
-        self.post_message(self.SaveRequested(self, scene_id, changes, self._seq))
-
-    def take_unsaved(self) -> list[tuple[int, int, dict[str, Any]]]:
-        """Flush, and hand over every save not yet taken, oldest first: (seq, scene id, changes).
-
-        The screen calls this before a regeneration or on exit, so a job is
-        made from what is typed and nothing typed is lost.
-        """
-        self.flush()
-        taken = [(seq, scene_id, changes) for seq, (scene_id, changes) in self._unsaved.items()]
-        self._unsaved.clear()
-        return sorted(taken, key=lambda item: item[0])
-
-    def mark_taken(self, seq: int) -> bool:
-        """The screen is saving `seq`; False if it was already taken another way."""
-        return self._unsaved.pop(seq, None) is not None
-
-    @property
-    def has_pending(self) -> bool:
-        return bool(self._edits)
+        self._loaded[field] = value
+        self.post_message(self.Edited(self, scene.id, field, value))
 
     @on(TextArea.Changed)
     def _text_changed(self, event: TextArea.Changed) -> None:
         field = FIELDS_BY_ID.get(event.text_area.id or "")
         if field is not None:
-            self._draft(field, event.text_area.text)
+            self._edited(field, event.text_area.text)
 
     @on(Input.Changed)
     def _input_changed(self, event: Input.Changed) -> None:
         field = FIELDS_BY_ID.get(event.input.id or "")
         if field is not None:
-            self._draft(field, event.value)
+            self._edited(field, event.value)
 
     @on(Input.Submitted)
     def _input_submitted(self, event: Input.Submitted) -> None:
-        self.flush()
+        self.post_message(self.Blurred(self))
 
     @on(Select.Changed)
     def _select_changed(self, event: Select.Changed) -> None:
         field = FIELDS_BY_ID.get(event.select.id or "")
         if field is not None and event.value is not Select.NULL:
-            self._draft(field, event.value, save_now=True)
+            self._edited(field, event.value)
+            self.post_message(self.Blurred(self))  # a pick is final: save it now
 
     @on(MotionControl.Changed)
     def _motion_changed(self, event: MotionControl.Changed) -> None:
-        self._draft("motion", event.value)
+        self._edited("motion", event.value)
 
     def on_descendant_blur(self, event: events.DescendantBlur) -> None:
-        self.flush()
+        self.post_message(self.Blurred(self))
 
     @on(Button.Pressed, "#regenerate-image")
     def _regenerate_image(self, event: Button.Pressed) -> None:

@@ -20,7 +20,7 @@ from typing import ClassVar
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.cache import LRUCache
 from textual.geometry import Region
 from textual.message import Message
@@ -29,6 +29,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from tui.domain.models import AssetKind, AssetState
+from tui.ui.keys import LIST_COMMANDS, bindings
 from tui.ui.model import Badge, Row
 from tui.ui.text import fit
 
@@ -54,14 +55,7 @@ def _no_row(scene_id: int) -> Row:
 class SceneList(Widget, can_focus=True):
     """Every scene of the project, filtered, with markers and job badges."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up,k", "cursor_up", "Up", show=False, id="list.up"),
-        Binding("down,j", "cursor_down", "Down", show=False, id="list.down"),
-        Binding("pageup", "page_up", "Page up", show=False, id="list.page_up"),
-        Binding("pagedown", "page_down", "Page down", show=False, id="list.page_down"),
-        Binding("home,g", "first", "First", show=False, id="list.first"),
-        Binding("end,G", "last", "Last", show=False, id="list.last"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings(LIST_COMMANDS)
     """
     | Key(s) | Description |
     | :- | :- |
@@ -143,18 +137,19 @@ class SceneList(Widget, can_focus=True):
         self._order: list[int] = []
         self._shown: list[int] = []
         self._index: dict[int, int] = {}
-        self._drafts: dict[int, Row] = {}
         self._position_width = 3
         self._line_cache: LRUCache[tuple[object, ...], Strip] = LRUCache(maxsize=512)
         self._styles: dict[str, Style] = {}
         self._drawn_badges: dict[int, tuple[int, Badge | None]] = {}
-        self._badges_touched: set[int] | None = None
         """What each screen line last showed, so badge updates repaint only what moved."""
+        self._badges_touched: set[int] | None = None
+        """Scenes the next badge refresh must look at; None means every line on screen."""
         self._highlighted: int | None = None
         self._top = 0
         """Index of the first line on screen."""
         self.row_for: Callable[[int], Row] = _no_row
-        """Where rows come from; the screen points it at its board, which makes them lazily."""
+        """Where rows come from; the screen points it at the editor session, which makes
+        them lazily and shows unsaved edits in them."""
         self.badge_for: Callable[[int], Badge | None] = _no_badge
         """Where a row's job badge comes from; the screen points it at its job board."""
 
@@ -163,14 +158,12 @@ class SceneList(Widget, can_focus=True):
     def set_order(self, scene_ids: Sequence[int], *, last_position: int) -> None:
         """Show these scenes, in this order; rows are asked for only when drawn or filtered."""
         self._order = list(scene_ids)
-        self._drafts.clear()
         self._position_width = max(3, len(str(last_position)))
         self._line_cache.clear()
         self._refilter(keep=self._highlighted)
 
     def _row(self, scene_id: int) -> Row:
-        draft = self._drafts.get(scene_id)
-        return draft if draft is not None else self.row_for(scene_id)
+        return self.row_for(scene_id)
 
     def update_row(self, scene_id: int) -> None:
         """The scene changed: redraw just its line.
@@ -179,7 +172,6 @@ class SceneList(Widget, can_focus=True):
         so the list never jumps under the user's cursor; one that starts
         matching is slotted in.
         """
-        self._drafts.pop(scene_id, None)
         if scene_id not in self._index and scene_id not in self._order:
             return
         index = self._index.get(scene_id)
@@ -188,17 +180,11 @@ class SceneList(Widget, can_focus=True):
         elif self._matches(self._row(scene_id)):
             self._refilter(keep=self._highlighted, keep_ids=set(self._shown))
 
-    def add_scene(self, scene_id: int, order: Sequence[int]) -> None:
-        """A scene appeared (another process added it)."""
+    def add_scenes(self, order: Sequence[int]) -> None:
+        """Scenes appeared (another process added them): take the new order, keep the rest."""
+        added = set(order) - set(self._order)
         self._order = list(order)
-        self._refilter(keep=self._highlighted, keep_ids=set(self._shown) | {scene_id})
-
-    def show_draft(self, row: Row) -> None:
-        """Show an unsaved version of a row until `update_row` says the real one changed."""
-        self._drafts[row.scene_id] = row
-        index = self._index.get(row.scene_id)
-        if index is not None:
-            self._line_refresh(index)
+        self._refilter(keep=self._highlighted, keep_ids=set(self._shown) | added)
 
     def refresh_badges(self) -> None:
         """Redraw the visible lines whose job badge changed (queue positions move together).
@@ -413,7 +399,7 @@ class SceneList(Widget, can_focus=True):
             key = (row, badge, index == self.cursor, thumb, width, self.has_focus)
         strip = self._line_cache.get(key)
         if strip is None:
-            strip = self._render(row, badge, index == self.cursor, thumb, width)
+            strip = self._draw_line(row, badge, index == self.cursor, thumb, width)
             self._line_cache[key] = strip
         return strip
 
@@ -426,7 +412,7 @@ class SceneList(Widget, can_focus=True):
         start = round(self._top / max(1, total - page) * (page - size))
         return start <= y < start + size
 
-    def _render(
+    def _draw_line(
         self, row: Row | None, badge: Badge | None, selected: bool, thumb: bool | None, width: int
     ) -> Strip:
         inner = width - (0 if thumb is None else 1)

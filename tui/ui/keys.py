@@ -1,0 +1,249 @@
+"""Every action a user can take, declared once: its key, footer label, help text and palette title.
+
+Bindings, the footer, the help screen and the command palette are all made
+from these, so a key remapped in the user's keymap shows the same everywhere
+and no list is kept by hand in two places.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from textual.app import App
+from textual.binding import Binding
+
+from tui.ui.commands import PaletteCommand
+
+
+@dataclass(frozen=True)
+class Command:
+    """One action: where it is bound and how it is described."""
+
+    id: str
+    """The binding id users remap in their keymap ("regenerate.image")."""
+    action: str
+    description: str
+    """The footer's short label."""
+    tooltip: str
+    """What it does, for help and the palette."""
+    key: str | None = None
+    """Default key(s); None for palette-only commands."""
+    palette: str | None = None
+    """The palette's namespaced title; None keeps it out of the palette."""
+    show: bool = True
+    priority: bool = False
+
+    def binding(self) -> Binding:
+        assert self.key is not None
+        return Binding(
+            self.key,
+            self.action,
+            self.description,
+            show=self.show,
+            id=self.id,
+            tooltip=self.tooltip,
+            priority=self.priority,
+        )
+
+
+APP_COMMANDS = (
+    Command(
+        "app.quit",
+        "quit",
+        "Quit",
+        "Save what is typed and quit",
+        key="ctrl+q",
+        show=False,
+        priority=True,
+    ),
+    Command(
+        "app.command_palette",
+        "command_palette",
+        "Commands",
+        "Open the command palette",
+        key="ctrl+p",
+        priority=True,
+    ),
+)
+
+SCREEN_COMMANDS = (
+    Command(
+        "regenerate.image",
+        "regenerate('image')",
+        "Image",
+        "Regenerate the selected scene's image",
+        key="i",
+        palette="regenerate: image of this scene",
+    ),
+    Command(
+        "regenerate.video",
+        "regenerate('video')",
+        "Video",
+        "Regenerate the selected scene's video",
+        key="v",
+        palette="regenerate: video of this scene",
+    ),
+    Command(
+        "regenerate.new_take_image",
+        "new_take('image')",
+        "New take",
+        "A new image even though it is up to date (draws a new seed)",
+        palette="regenerate: new take of this image",
+    ),
+    Command(
+        "regenerate.new_take_video",
+        "new_take('video')",
+        "New take",
+        "A new video even though it is up to date",
+        palette="regenerate: new take of this video",
+    ),
+    Command(
+        "regenerate.dirty_images",
+        "batch('image')",
+        "All images",
+        "Regenerate every dirty (or missing) image",
+        key="I",
+        palette="regenerate: all dirty images",
+    ),
+    Command(
+        "regenerate.dirty_videos",
+        "batch('video')",
+        "All videos",
+        "Regenerate every dirty (or missing) video",
+        key="V",
+        palette="regenerate: all dirty videos",
+    ),
+    Command(
+        "regenerate.all_dirty",
+        "batch_all",
+        "All dirty",
+        "Regenerate everything dirty: images first, then their videos",
+        key="a",
+        palette="regenerate: everything dirty",
+    ),
+    Command(
+        "cancel.scene",
+        "cancel_scene",
+        "Cancel",
+        "Cancel the selected scene's jobs",
+        key="x",
+        palette="cancel: this scene's jobs",
+    ),
+    Command(
+        "cancel.all",
+        "cancel_all",
+        "Cancel all",
+        "Cancel every queued or running job",
+        palette="cancel: all jobs",
+    ),
+    Command(
+        "view.dirty_only",
+        "toggle_dirty_only",
+        "Dirty only",
+        "Show only scenes with a dirty or missing asset",
+        key="d",
+        palette="view: dirty only",
+    ),
+    Command(
+        "view.filter",
+        "filter",
+        "Filter",
+        "Filter scenes by text",
+        key="slash",
+        palette="view: filter scenes",
+    ),
+    Command(
+        "view.clear_filter",
+        "clear_filter",
+        "Clear filter",
+        "Show every scene again",
+        palette="view: clear filter",
+    ),
+    Command(
+        "edit.inspector",
+        "edit",
+        "Edit",
+        "Edit the selected scene in the inspector",
+        key="enter",
+        palette="edit: this scene",
+    ),
+    Command("edit.back", "back", "Back", "Back to the scene list", key="escape"),
+    Command(
+        "runner.stop",
+        "stop_runner",
+        "Stop runner",
+        "Cancel every queued and running job and stop the project's runner",
+        palette="runner: stop",
+    ),
+    Command(
+        "help.show",
+        "help",
+        "Help",
+        "Show every key",
+        key="question_mark",
+        palette="help: keys",
+    ),
+)
+
+LIST_COMMANDS = (
+    Command("list.up", "cursor_up", "Up", "Previous scene", key="up,k", show=False),
+    Command("list.down", "cursor_down", "Down", "Next scene", key="down,j", show=False),
+    Command("list.page_up", "page_up", "Page up", "A screen up", key="pageup", show=False),
+    Command(
+        "list.page_down", "page_down", "Page down", "A screen down", key="pagedown", show=False
+    ),
+    Command("list.first", "first", "First", "First scene", key="home,g", show=False),
+    Command("list.last", "last", "Last", "Last scene", key="end,G", show=False),
+)
+
+ALL_COMMANDS = (*LIST_COMMANDS, *SCREEN_COMMANDS, *APP_COMMANDS)
+SECTIONS = {
+    "list": "Scene list",
+    "edit": "Edit",
+    "regenerate": "Regenerate",
+    "cancel": "Regenerate",
+    "view": "View",
+    "runner": "App",
+    "help": "App",
+    "app": "App",
+}
+SECTION_ORDER = ("Scene list", "Edit", "Regenerate", "View", "App")
+EXTRA_HELP = (("Edit", "←/→  -/+", "Step motion strength by 0.05"),)
+"""Keys of a single widget, not bindings of their own."""
+
+
+def bindings(commands: Iterable[Command]) -> list[Binding]:
+    return [command.binding() for command in commands if command.key is not None]
+
+
+def keys_of(app: App[object], keymap: Mapping[str, str], command: Command) -> list[str]:
+    """The keys a command has after the user's keymap, as the terminal shows them."""
+    keys = keymap.get(command.id, command.key or "")
+    shown = []
+    for key in (part.strip() for part in keys.split(",")):
+        if key:
+            shown.append(app.get_key_display(Binding(key, command.action, command.description)))
+    return shown
+
+
+def palette_commands(app: App[object], keymap: Mapping[str, str]) -> list[PaletteCommand]:
+    result = []
+    for command in SCREEN_COMMANDS:
+        if command.palette is None:
+            continue
+        keys = keys_of(app, keymap, command)
+        help_text = command.tooltip + (f" ({keys[0]})" if keys else "")
+        result.append(PaletteCommand(command.palette, help_text, command.action))
+    return result
+
+
+def help_rows(app: App[object], keymap: Mapping[str, str]) -> list[tuple[str, str, str]]:
+    """(section, keys, what they do), sections in order; palette-only commands left out."""
+    rows = [
+        (SECTIONS.get(command.id.split(".")[0], "App"), ", ".join(keys), command.tooltip)
+        for command in ALL_COMMANDS
+        if (keys := keys_of(app, keymap, command))
+    ]
+    rows.extend(EXTRA_HELP)
+    return sorted(rows, key=lambda row: SECTION_ORDER.index(row[0]))

@@ -1,0 +1,441 @@
+"""The editor session: one window's work on a project, in plain Python (no Textual).
+
+It owns what a screen would otherwise juggle: opening the project, following
+its jobs through the runner client, the one buffer of unsaved edits (typed
+text is saved after a pause, on blur, before a regeneration, on quit and on
+hang-up), and the view model (`Board`, `JobBoard`) the widgets draw from.
+Widgets post messages; the screen hands them to the session and, once a
+frame, asks it what changed. So the rules are tested without a terminal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from tui.domain.edits import EditError, normalize
+from tui.domain.models import AssetKind, AssetState, Scene
+from tui.domain.staleness import SceneStatus
+from tui.engine.client import Launcher, ProjectClient, RunnerError
+from tui.engine.events import (
+    BackendChanged,
+    BackendStatus,
+    EngineEvent,
+    JobCancelled,
+    JobFailed,
+    JobPreview,
+    JobSucceeded,
+    JobSuperseded,
+    RunnerChanged,
+    RunnerInfo,
+    SceneEdited,
+)
+from tui.engine.project import BackendChoice, Project
+from tui.engine.requests import WAITS_FOR_IMAGE, Plan, Refused
+from tui.store.errors import StoreError
+from tui.ui.model import Board, JobBoard, Row, RunSummary, statuses_of
+
+
+def clip_seconds(path: Path) -> float | None:
+    """A clip's length from its container header; cheap, and None if unreadable."""
+    import av  # only when a clip is shown: PyAV is slow to import
+
+    try:
+        with av.open(str(path)) as container:
+            if container.duration:
+                return float(container.duration / 1_000_000)
+            stream = container.streams.video[0]
+            if stream.duration and stream.time_base:
+                return float(stream.duration * stream.time_base)
+    except (av.error.FFmpegError, OSError, IndexError, ValueError):
+        return None
+    return None
+
+
+class Outcome(StrEnum):
+    """How a request from the keyboard went; the screen words it."""
+
+    QUEUED = "queued"
+    UP_TO_DATE = "up_to_date"
+    ALREADY_QUEUED = "already_queued"
+    REFUSED = "refused"
+    RUNNER_FAILED = "runner_failed"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class RequestResult:
+    """A request's outcome, its plan (for batches) and the message behind a refusal."""
+
+    outcome: Outcome
+    plan: Plan | None = None
+    message: str = ""
+
+    @property
+    def waiting_videos(self) -> int:
+        """Videos skipped because their image is stale or missing."""
+        if self.plan is None:
+            return 0
+        return sum(
+            1
+            for decision in self.plan.skipped
+            if decision.kind is AssetKind.VIDEO and decision.why in WAITS_FOR_IMAGE
+        )
+
+
+@dataclass
+class Changes:
+    """What moved since the screen last looked; taken once a frame."""
+
+    scenes: dict[int, Scene] = field(default_factory=dict)
+    """Newer copies of scenes, already on the board."""
+    added: bool = False
+    """A scene the board did not know appeared (the order changed)."""
+    touched: set[int] = field(default_factory=set)
+    """Scenes whose job badge may have changed."""
+    queue_moved: bool = False
+    """A job was queued, started or ended: every waiting job's place may have moved."""
+    failures: list[JobFailed] = field(default_factory=list)
+    runner: RunnerInfo | None = None
+    backend: BackendStatus | None = None
+    finished: RunSummary | None = None
+    """The run that just ended, if one did."""
+    errors: dict[int, str] = field(default_factory=dict)
+    """Scene id → why its last edit could not be saved ("" once one saves)."""
+
+    @property
+    def any(self) -> bool:
+        return bool(
+            self.scenes
+            or self.added
+            or self.touched
+            or self.queue_moved
+            or self.failures
+            or self.runner
+            or self.backend
+            or self.errors
+        )
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    project_path: Path
+    choice: BackendChoice = field(default_factory=BackendChoice)
+    launcher: Launcher | None = None
+    poll_interval: float = 1.0
+    save_delay: float = 0.5
+    clock: Callable[[], float] = time.monotonic
+
+
+class EditorSession:
+    """A project open for editing in one window."""
+
+    def __init__(self, options: SessionOptions) -> None:
+        self.options = options
+        self.project: Project | None = None
+        self.board: Board | None = None
+        self.jobs = JobBoard(clock=options.clock)
+        self.client: ProjectClient | None = None
+        self.previews: dict[int, bytes] = {}
+        """Scene id → the last live preview of a job running for it."""
+        self.on_change: Callable[[], None] = lambda: None
+        """Called (on the loop) whenever there is something to show; the screen paces it."""
+        self._changes = Changes()
+        self._drafts: dict[int, dict[str, Any]] = {}
+        """Scene id → edited fields not saved yet (normalized values)."""
+        self._invalid: dict[int, dict[str, Any]] = {}
+        """Scene id → edited fields whose value is refused (saved to say why)."""
+        self._save_handle: asyncio.TimerHandle | None = None
+        self._saving = asyncio.Lock()
+        self._clip_lengths: dict[str, float | None] = {}
+        self._unsubscribe: Callable[[], None] | None = None
+        self._closed = False
+
+    # -- life cycle ------------------------------------------------------------------
+
+    async def open(self) -> Project:
+        """Open the project and load its scenes (statuses are judged lazily)."""
+        project = await Project.open(self.options.project_path, choice=self.options.choice)
+        self.project = project
+        self.board = Board(project.status)
+        self.board.load(await project.scenes())
+        return project
+
+    async def judge_all(self) -> None:
+        """Every scene's status, worked out off the loop, for the batch counts."""
+        board = self.board
+        if board is None:
+            return
+        judged = dict(board.scenes)
+        statuses = await asyncio.to_thread(statuses_of, list(judged.values()), board.status_of)
+        board.complete(statuses, judged)
+        self._changed()
+
+    async def follow_jobs(self) -> ProjectClient:
+        """Start following the project's jobs through its runner."""
+        assert self.project is not None
+        client = ProjectClient(
+            self.project, launcher=self.options.launcher, poll_interval=self.options.poll_interval
+        )
+        self._unsubscribe = client.subscribe(self._on_event)
+        await client.start()
+        self.client = client
+        self._changes.touched |= self.jobs.seed(client.active_jobs)
+        self._changes.runner = client.runner
+        self._changed()
+        return client
+
+    async def close(self) -> None:
+        """Save what is typed and let go of the project; the runner carries on. Safe twice."""
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(Exception):
+            await self.settle()
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        if self.client is not None:
+            with contextlib.suppress(Exception):
+                await self.client.close()
+            self.client = None
+        if self.project is not None:
+            with contextlib.suppress(Exception):
+                await self.project.close()
+
+    # -- reading ------------------------------------------------------------------------
+
+    def scene(self, scene_id: int) -> Scene | None:
+        """The scene as the user sees it: the saved one with unsaved edits on top."""
+        if self.board is None or scene_id not in self.board.scenes:
+            return None
+        saved = self.board.scenes[scene_id]
+        draft = self._drafts.get(scene_id)
+        return saved.model_copy(update=draft) if draft else saved
+
+    def drafts(self, scene_id: int) -> Mapping[str, Any]:
+        """Fields of the scene edited but not saved yet."""
+        return {**self._drafts.get(scene_id, {}), **self._invalid.get(scene_id, {})}
+
+    def row(self, scene_id: int) -> Row:
+        """The list line for a scene, markers following unsaved edits at once."""
+        assert self.board is not None
+        if self._drafts.get(scene_id):
+            shown = self.scene(scene_id)
+            assert shown is not None
+            return self.board.preview(shown)
+        return self.board.row(scene_id)
+
+    def status(self, scene: Scene) -> SceneStatus:
+        assert self.project is not None
+        return self.project.status(scene)
+
+    def why(self, scene: Scene) -> dict[AssetKind, list[str]]:
+        assert self.project is not None
+        return self.project.why(scene)
+
+    def still_path(self, scene: Scene) -> Path | None:
+        if scene.image is None or self.project is None:
+            return None
+        try:
+            return self.project.asset_path(scene.image.file)
+        except StoreError:
+            return None
+
+    async def clip_length(self, scene: Scene) -> float | None:
+        """The clip's real length, read once per file (off the loop)."""
+        if scene.video is None or self.project is None:
+            return None
+        relative = scene.video.file
+        if relative not in self._clip_lengths:
+            try:
+                path = self.project.asset_path(relative)
+            except StoreError:
+                return None
+            self._clip_lengths[relative] = await asyncio.to_thread(clip_seconds, path)
+        return self._clip_lengths[relative]
+
+    def known_clip_length(self, scene: Scene) -> float | None:
+        if scene.video is None:
+            return None
+        return self._clip_lengths.get(scene.video.file)
+
+    def take_changes(self) -> Changes:
+        """Everything that moved since the last call; the screen shows it in one go."""
+        changes, self._changes = self._changes, Changes()
+        changes.queue_moved = changes.queue_moved or self.jobs.queue_moved
+        self.jobs.queue_moved = False
+        changes.finished = self.jobs.finish_run()
+        return changes
+
+    def _changed(self) -> None:
+        if not self._closed:
+            self.on_change()
+
+    # -- editing ------------------------------------------------------------------------
+
+    def edit(self, scene_id: int, field_name: str, value: Any) -> None:
+        """Take one field's new value; it is saved after `save_delay` of quiet.
+
+        A value that is not valid yet (a seed being typed, an emptied seed)
+        does not move the markers; it is still saved, so the refusal and its
+        reason reach the user instead of the old value staying silently.
+        """
+        if self.board is None or scene_id not in self.board.scenes:
+            return
+        try:
+            self._drafts.setdefault(scene_id, {})[field_name] = normalize(field_name, value)
+            self._invalid.get(scene_id, {}).pop(field_name, None)
+        except EditError:
+            self._drafts.get(scene_id, {}).pop(field_name, None)
+            self._invalid.setdefault(scene_id, {})[field_name] = value
+        self._changes.touched.add(scene_id)
+        self._changes.scenes.setdefault(scene_id, self.board.scenes[scene_id])
+        self._schedule_save()
+        self._changed()
+
+    def _schedule_save(self) -> None:
+        if self._save_handle is not None:
+            self._save_handle.cancel()
+        loop = asyncio.get_running_loop()
+        self._save_handle = loop.call_later(
+            self.options.save_delay, lambda: asyncio.ensure_future(self.save())
+        )
+
+    def flush(self) -> None:
+        """Save now rather than after the pause (focus left a field)."""
+        if self._drafts or self._invalid:
+            if self._save_handle is not None:
+                self._save_handle.cancel()
+                self._save_handle = None
+            asyncio.ensure_future(self.save())
+
+    async def save(self) -> None:
+        """Write every pending edit, one transaction per scene, in order."""
+        if self._save_handle is not None:
+            self._save_handle.cancel()
+            self._save_handle = None
+        async with self._saving:
+            while self._drafts or self._invalid:
+                scene_id = next(iter(self._drafts or self._invalid))
+                changes = {
+                    **self._drafts.pop(scene_id, {}),
+                    **self._invalid.pop(scene_id, {}),
+                }
+                await self._save_scene(scene_id, changes)
+
+    async def _save_scene(self, scene_id: int, changes: dict[str, Any]) -> None:
+        project, board = self.project, self.board
+        if project is None or board is None:
+            return
+        try:
+            scene = await project.edit(scene_id, changes)
+        except (EditError, StoreError) as error:
+            self._changes.errors[scene_id] = str(error)
+            if scene_id in board.scenes:
+                self._changes.scenes[scene_id] = board.scenes[scene_id]
+            self._changed()
+            return
+        self._changes.errors[scene_id] = ""
+        self._take_scene(scene)
+        self._changed()
+
+    async def settle(self) -> None:
+        """Save what is typed and wait for it (before a regeneration, on quit, on hang-up)."""
+        await self.save()
+
+    # -- events from the runner -----------------------------------------------------------
+
+    def _on_event(self, event: EngineEvent) -> None:
+        scene_id = self.jobs.apply(event)
+        changes = self._changes
+        if scene_id is not None:
+            changes.touched.add(scene_id)
+        if isinstance(event, JobPreview):
+            self.previews[event.scene_id] = event.data
+            changes.touched.add(event.scene_id)
+        elif isinstance(event, JobSucceeded | SceneEdited):
+            self._take_scene(event.scene)
+        elif isinstance(event, RunnerChanged):
+            changes.runner = event.info
+        elif isinstance(event, BackendChanged):
+            changes.backend = event.status
+        if isinstance(event, JobSucceeded | JobFailed | JobCancelled | JobSuperseded):
+            self.previews.pop(event.scene_id, None)
+            if isinstance(event, JobFailed):
+                changes.failures.append(event)
+        self._changed()
+
+    def _take_scene(self, scene: Scene) -> None:
+        """A newer saved copy of a scene (ours, the runner's, another window's)."""
+        board = self.board
+        if board is None:
+            return
+        if scene.id not in board.scenes:
+            self._changes.added = True
+        board.put(scene)
+        self._changes.scenes[scene.id] = scene
+
+    # -- requests ------------------------------------------------------------------------
+
+    def _scene_name(self, scene_id: int) -> str:
+        if self.board is not None and scene_id in self.board.scenes:
+            return f"Scene {self.board.scenes[scene_id].position}"
+        return "This scene"
+
+    async def regenerate(
+        self, scene_id: int, kind: AssetKind, *, force: bool = False
+    ) -> RequestResult:
+        """`i` or `v`: queue one asset, after saving what is typed."""
+        client = self.client
+        if client is None or self.board is None:
+            return RequestResult(Outcome.ERROR, message="still opening the project")
+        await self.settle()
+        try:
+            job = await client.regenerate(scene_id, kind, force=force)
+        except Refused as refusal:
+            return RequestResult(Outcome.REFUSED, message=str(refusal))
+        except RunnerError as error:
+            return RequestResult(Outcome.RUNNER_FAILED, message=str(error))
+        except StoreError as error:
+            return RequestResult(Outcome.ERROR, message=str(error))
+        if job is not None:
+            return RequestResult(Outcome.QUEUED)
+        known = scene_id in self.board.scenes
+        if known and self.board.status(scene_id).of(kind) is AssetState.CLEAN:
+            return RequestResult(Outcome.UP_TO_DATE)
+        return RequestResult(Outcome.ALREADY_QUEUED)
+
+    async def batch(self, kinds: Sequence[AssetKind]) -> RequestResult:
+        """Every dirty or missing asset of `kinds`, images first."""
+        client = self.client
+        if client is None:
+            return RequestResult(Outcome.ERROR, message="still opening the project")
+        await self.settle()
+        try:
+            plan = await client.request(kinds, include_missing=True)
+        except Refused as refusal:
+            return RequestResult(Outcome.REFUSED, message=str(refusal))
+        except RunnerError as error:
+            return RequestResult(Outcome.RUNNER_FAILED, message=str(error))
+        except StoreError as error:
+            return RequestResult(Outcome.ERROR, message=str(error))
+        outcome = Outcome.QUEUED if plan.queued else Outcome.UP_TO_DATE
+        return RequestResult(outcome, plan)
+
+    async def cancel(self, scene_id: int | None = None) -> int:
+        """Cancel one scene's jobs, or every job; returns how many."""
+        if self.client is None:
+            return 0
+        if scene_id is None:
+            return await self.client.cancel_all()
+        return await self.client.cancel_scene(scene_id)
+
+    async def stop_runner(self) -> bool:
+        return self.client is not None and await self.client.stop_runner()
