@@ -184,7 +184,11 @@ async def burst(pilot: Pilot[Any], *keys: str) -> None:
 
 
 def screen_text(app: App[Any]) -> str:
-    """The screen as plain text, for assertions and for reading in a failure."""
+    """The screen as plain text, for assertions and for reading in a failure.
+
+    Textual has no public call for the screen's text (only an SVG screenshot),
+    so this asks the screen's compositor for a full update, as a frame would.
+    """
     width, height = app.size
     console = Console(
         width=width,

@@ -105,7 +105,13 @@ def test_failure_toast(snap_compare: Snap, project: Callable[[str], Path], size:
     app = make_app(project("dirty"), backend=backend)
 
     async def failed(pilot: Pilot[Any]) -> None:
-        await wait_for(pilot, lambda: bool(pilot.app._notifications), what="the toast")
+        screen = main_screen(pilot.app)
+        await wait_for(pilot, lambda: bool(pilot.app.screen.query("Toast")), what="the toast")
+        await wait_for(
+            pilot,
+            lambda: screen.header.runner is not None and screen.header.runner.state == "idle",
+            what="the runner to be idle",
+        )
         await pilot.pause(0.1)
 
     assert snap_compare(app, terminal_size=size, run_before=before("down", "i", then=failed))

@@ -201,7 +201,7 @@ def test_unknown_theme_falls_back(project: Callable[[str], Path]) -> None:
     """An unknown `--theme` falls back to storyboard-dark with a warning (no app run needed)."""
     app = make_app(project("clean"), theme="no-such-theme")
     assert app.theme == "storyboard-dark"
-    assert any("Unknown theme 'no-such-theme'" in line for line in app._warnings)
+    assert any("Unknown theme 'no-such-theme'" in line for line in app.warnings)
 
 
 @pytest.mark.parametrize("name", ["storyboard-dark", "storyboard-light"])
@@ -231,3 +231,26 @@ def test_settings_file_is_not_read_in_tests(isolated_home: Path) -> None:
     from tui.config import user_config_path
 
     assert user_config_path().is_relative_to(isolated_home)
+
+
+async def test_dragging_over_the_list_then_ctrl_c_copies_the_lines(
+    project: Callable[[str], Path],
+) -> None:
+    """Issue 11: a mouse drag over the scene list and ctrl+c copy what is shown; no crash.
+
+    It used to exit with `TypeError: SceneList._render() missing 5 required
+    positional arguments`: the list's own `_render` shadowed Textual's.
+    """
+    root = project("dirty")
+    app = make_app(root)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await ready(pilot)
+        await pilot.mouse_down(screen.scene_list, offset=(2, 1))
+        await pilot.hover(screen.scene_list, offset=(30, 3))
+        await pilot.mouse_up(screen.scene_list, offset=(30, 3))
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+        assert app.is_running
+        copied = app.clipboard
+        assert "Sentence number 2 of the story." in copied
+        assert "Sentence number 3" in copied and "Sentence number 5" not in copied

@@ -83,12 +83,13 @@ class StoryboardApp(App[int]):
         super().__init__()
         self._watch_terminal = watch_terminal
         self._hanging_up = False
-        self._warnings = list(startup_warnings)
+        self.warnings = list(startup_warnings)
+        """What went wrong with the settings or themes; shown as one toast once up."""
         if settings is None:
             try:
                 settings = UserSettings.load()
             except ConfigError as error:
-                self._warnings.append(f"{error}; using the default settings")
+                self.warnings.append(f"{error}; using the default settings")
                 settings = UserSettings.model_construct()
         self.settings = settings
         folders = (
@@ -98,13 +99,13 @@ class StoryboardApp(App[int]):
         for loaded in themes:
             self.register_theme(loaded)
         if errors:
-            self._warnings.append(describe_errors(errors))
+            self.warnings.append(describe_errors(errors))
         wanted = theme or settings.theme
         if wanted in self.available_themes:
             self.theme = wanted
         else:
             fallback = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else FALLBACK_THEME
-            self._warnings.append(f"Unknown theme {wanted!r}; using {fallback}")
+            self.warnings.append(f"Unknown theme {wanted!r}; using {fallback}")
             self.theme = fallback
         self.screen_options = ScreenOptions(
             project_path=Path(project_path),
@@ -132,8 +133,8 @@ class StoryboardApp(App[int]):
             self._watch_for_hang_up()
         if self.settings.keymap:
             self.set_keymap(dict(self.settings.keymap))
-        if self._warnings:
-            self.notify("\n".join(self._warnings), severity="warning", markup=False, timeout=10)
+        if self.warnings:
+            self.notify("\n".join(self.warnings), severity="warning", markup=False, timeout=10)
 
     def _watch_for_hang_up(self) -> None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.hang_up)

@@ -25,6 +25,7 @@ from textual.cache import LRUCache
 from textual.geometry import Region
 from textual.message import Message
 from textual.reactive import reactive
+from textual.selection import Selection
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -351,6 +352,44 @@ class SceneList(Widget, can_focus=True):
         self._keep_cursor_visible()
         self._set_top(self._top)
 
+    # -- selecting text ------------------------------------------------------
+
+    def _selected_lines(self) -> range | None:
+        """The screen lines a mouse selection covers, whole lines, or None."""
+        selection = self.text_selection
+        if selection is None:
+            return None
+        first = selection.start.y if selection.start is not None else 0
+        last = selection.end.y if selection.end is not None else self._page - 1
+        return range(first, last + 1)
+
+    def get_selection(self, selection: Selection) -> tuple[str, str] | None:
+        """A drag over the list selects whole lines; ctrl+c copies them as drawn.
+
+        The list draws its own lines (the Line API), so Textual's default, which
+        reads one rendered text, has nothing to read. A scene is copied whole
+        (number, markers, narration), which is what a list is selected for.
+        """
+        covered = self._selected_lines()
+        if covered is None:
+            return None
+        lines = []
+        for y in covered:
+            if 0 <= y < min(self._page, len(self._shown) - self._top):
+                text = self._draw_line(
+                    self._row(self._shown[self._top + y]),
+                    None,
+                    False,
+                    None,
+                    self.content_region.width,
+                ).text
+                lines.append(text.rstrip())
+        return "\n".join(lines), "\n"
+
+    def selection_updated(self, selection: Selection | None) -> None:
+        self.refresh()
+
+    # -- drawing -------------------------------------------------------------
     # -- drawing -------------------------------------------------------------
 
     def notify_style_update(self) -> None:
@@ -401,7 +440,11 @@ class SceneList(Widget, can_focus=True):
         if strip is None:
             strip = self._draw_line(row, badge, index == self.cursor, thumb, width)
             self._line_cache[key] = strip
-        return strip
+        covered = self._selected_lines() if self.screen.selections else None
+        if covered is not None and y in covered:
+            strip = strip.apply_style(self.selection_style)
+        # Offsets let a mouse drag say which line it started and ended on.
+        return strip.apply_offsets(0, y)
 
     def _scrollbar_thumb(self, y: int) -> bool | None:
         """Whether line `y` holds the scrollbar's thumb; None when everything fits."""

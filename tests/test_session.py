@@ -1,0 +1,163 @@
+"""The editor session without a terminal: unsaved edits, saving, requests, other windows.
+
+Issue 11: the rules the TUI depends on live in plain Python and are tested here
+with a real project, a real database and an in-process runner, no Textual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import storyboard_json
+from tests.inprocess_runner import InProcessLauncher
+from tests.instant_backend import InstantBackend
+from tui.domain.models import AssetKind, AssetState
+from tui.engine.project import Project
+from tui.store.importer import create_project
+from tui.ui.session import EditorSession, Outcome, SessionOptions
+
+IMAGE, VIDEO = AssetKind.IMAGE, AssetKind.VIDEO
+
+
+async def until(check: Callable[[], bool], timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not check():
+            await asyncio.sleep(0.005)
+
+
+@pytest.fixture
+async def root(tmp_path: Path) -> Path:
+    source = tmp_path / "story.json"
+    source.write_text(json.dumps(storyboard_json(3)), encoding="utf-8")
+    return (await create_project(tmp_path / "film", source)).root
+
+
+@pytest.fixture
+async def session(root: Path) -> AsyncIterator[EditorSession]:
+    launcher = InProcessLauncher(InstantBackend())
+    opened = EditorSession(
+        SessionOptions(root, launcher=launcher, poll_interval=0.05, save_delay=0.05)
+    )
+    await opened.open()
+    await opened.judge_all()
+    await opened.follow_jobs()
+    yield opened
+    await opened.close()
+    await launcher.aclose()
+
+
+async def saved(root: Path, position: int) -> tuple[str, int]:
+    async with await Project.open(root) as project:
+        scene = await project.store.scene_at(position)
+        return scene.image_prompt, scene.seed
+
+
+async def test_an_edit_shows_at_once_and_is_saved_after_the_pause(
+    session: EditorSession, root: Path
+) -> None:
+    """Markers follow the unsaved text; the database gets it after `save_delay`."""
+    assert session.board is not None
+    first = session.board.order[0]
+    session.edit(first, "image_prompt", "a storm at sea")
+    shown = session.scene(first)
+    assert shown is not None and shown.image_prompt == "a storm at sea"
+    assert session.drafts(first) == {"image_prompt": "a storm at sea"}
+    assert session.take_changes().touched == {first}
+    await until(lambda: not session.drafts(first), 2)
+    assert (await saved(root, 1))[0] == "a storm at sea"
+
+
+async def test_close_saves_what_is_typed_without_waiting_for_the_pause(root: Path) -> None:
+    """Quit and hang-up lose nothing: close() saves pending edits first."""
+    session = EditorSession(SessionOptions(root, save_delay=60))
+    await session.open()
+    assert session.board is not None
+    session.edit(session.board.order[1], "image_prompt", "typed just before the link dropped")
+    await session.close()
+    assert (await saved(root, 2))[0] == "typed just before the link dropped"
+
+
+async def test_a_refused_value_is_reported_and_the_old_value_kept(
+    session: EditorSession, root: Path
+) -> None:
+    """Issue 12 item 18: clearing the seed says why it was not saved, instead of nothing."""
+    assert session.board is not None
+    first = session.board.order[0]
+    before = await saved(root, 1)
+    session.edit(first, "seed", "")
+    await session.settle()
+    changes = session.take_changes()
+    assert "seed" in changes.errors[first]
+    assert await saved(root, 1) == before
+    assert session.drafts(first) == {}
+
+
+async def test_a_regeneration_saves_the_typed_prompt_first(
+    session: EditorSession, root: Path
+) -> None:
+    """The job is made from what is on screen, not from the last save."""
+    assert session.board is not None
+    first = session.board.order[0]
+    session.edit(first, "image_prompt", "typed, not yet saved")
+    result = await session.regenerate(first, IMAGE)
+    assert result.outcome is Outcome.QUEUED
+    assert (await saved(root, 1))[0] == "typed, not yet saved"
+    client = session.client
+    assert client is not None
+    job = (await client.project.store.jobs())[0]
+    assert job.params["image_prompt"] == "typed, not yet saved"
+
+
+async def test_requests_come_back_as_outcomes_the_screen_can_word(
+    session: EditorSession,
+) -> None:
+    """Refused, queued, up to date: typed outcomes, the text only at the edge."""
+    assert session.board is not None
+    first = session.board.order[0]
+    refused = await session.regenerate(first, VIDEO)
+    assert refused.outcome is Outcome.REFUSED
+    assert "Cannot generate video without an image" in refused.message
+    batch = await session.batch([IMAGE])
+    assert batch.outcome is Outcome.QUEUED and batch.plan is not None
+    assert len(batch.plan.queued) == 3
+    await until(lambda: not session.jobs.active, 10)
+    again = await session.regenerate(first, IMAGE)
+    assert again.outcome is Outcome.UP_TO_DATE
+    videos = await session.batch([VIDEO])
+    assert videos.outcome is Outcome.QUEUED and videos.waiting_videos == 0
+
+
+async def test_another_windows_edit_reaches_the_board(session: EditorSession, root: Path) -> None:
+    """A `storyboard set` in another shell shows up without anyone asking."""
+    assert session.board is not None
+    second = session.board.order[1]
+    async with await Project.open(root) as other:
+        await other.edit(second, {"camera": "zoom_in"})
+    await until(
+        lambda: (
+            session.board is not None and session.board.scenes[second].camera.value == "zoom_in"
+        ),
+        5,
+    )
+    changes = session.take_changes()
+    assert second in changes.scenes
+
+
+async def test_a_finished_run_is_reported_once(session: EditorSession) -> None:
+    """The closing summary of a run comes with the changes, exactly once."""
+    await session.batch([IMAGE])
+    summaries = []
+    async with asyncio.timeout(10):
+        while not summaries:
+            changes = session.take_changes()
+            if changes.finished is not None:
+                summaries.append(changes.finished)
+            await asyncio.sleep(0.01)
+    assert summaries[0].images == 3
+    assert session.take_changes().finished is None
+    assert session.status(session.board.scenes[session.board.order[0]]).image is AssetState.CLEAN  # type: ignore[union-attr]
