@@ -29,9 +29,11 @@ clean-demo:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy --strict tui
 
+# Two workers (this machine has two cores); every test runs, slow ones included.
 test: lint
-	$(BIN)/pytest --cov=tui --cov-report=term --cov-fail-under=80
+	$(BIN)/pytest -n 2 --cov=tui --cov-report=term --cov-fail-under=80
 
 snapshots: $(STAMP)
 	$(BIN)/pytest tests/ui --snapshot-update

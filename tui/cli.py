@@ -60,6 +60,7 @@ def _build_parser() -> argparse.ArgumentParser:
         prog="storyboard",
         description="Prompt-edit regeneration for narrated AI video.",
     )
+    parser.add_argument("--version", action="version", version=f"storyboard {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     new = commands.add_parser("new", help="create a project from a sample folder or JSON file")
@@ -125,6 +126,15 @@ def _build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("dir", type=Path, nargs="?", help="a project (its storyboard.toml)")
     doctor.add_argument("--comfyui", action="append", default=[], metavar="URL")
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("storyboard-tui")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def _open_parser() -> argparse.ArgumentParser:

@@ -13,6 +13,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import ClassVar
 
@@ -56,7 +57,7 @@ class StoryboardApp(App[int]):
         comfyui: Sequence[str] | None = None,
         settings: UserSettings | None = None,
         theme: str | None = None,
-        theme_dirs: Sequence[Path] | None = None,
+        theme_dirs: Sequence[Path | Traversable] | None = None,
         cursor_blink: bool = True,
         poll_interval: float = 1.0,
         clock: Callable[[], float] = time.monotonic,

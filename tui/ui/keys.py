@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from textual.app import App
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 from tui.ui.commands import PaletteCommand
 
@@ -213,7 +213,7 @@ EXTRA_HELP = (("Edit", "←/→  -/+", "Step motion strength by 0.05"),)
 """Keys of a single widget, not bindings of their own."""
 
 
-def bindings(commands: Iterable[Command]) -> list[Binding]:
+def bindings(commands: Iterable[Command]) -> list[BindingType]:
     return [command.binding() for command in commands if command.key is not None]
 
 

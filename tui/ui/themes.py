@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Iterable
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -18,8 +20,20 @@ from textual.theme import Theme
 
 from tui.config import user_config_dir
 
-BUNDLED_THEMES_DIR = Path(__file__).resolve().parents[2] / "themes"
-"""The repo's `themes/` folder; found next to the package in an editable install."""
+
+
+def _bundled_themes() -> Path | Traversable:
+    try:
+        return files("tui.themes")  # an installed wheel: the build maps themes/ in
+    except ModuleNotFoundError:
+        # A checkout run in place (`make run`): `tui` is imported from the source
+        # tree, which has the folder beside it rather than inside it.
+        return Path(__file__).resolve().parents[2] / "themes"
+
+
+BUNDLED_THEMES_DIR = _bundled_themes()
+"""The themes that ship with the app: the repo's top-level `themes/` folder, mapped into
+the package as `tui.themes` by the build (setup.py), so an installed wheel has them."""
 
 DEFAULT_THEME = "storyboard-dark"
 
@@ -102,12 +116,11 @@ class ThemeFileError(Exception):
     """One theme file that could not be used; the message is one line."""
 
 
-def load_theme_file(path: Path) -> Theme:
+def load_theme_file(path: Path | Traversable) -> Theme:
     """Read and validate one theme file."""
     try:
-        with path.open("rb") as handle:
-            raw = tomllib.load(handle)
-    except tomllib.TOMLDecodeError as error:
+        raw = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ThemeFileError(f"{path.name}: not valid TOML ({error})") from None
     except OSError as error:
         raise ThemeFileError(f"{path.name}: cannot read ({error.strerror})") from None
@@ -120,7 +133,7 @@ def load_theme_file(path: Path) -> Theme:
         raise ThemeFileError(f"{path.name}: {where}: {first['msg']}{more}") from None
 
 
-def load_themes(folders: Iterable[Path]) -> tuple[list[Theme], list[str]]:
+def load_themes(folders: Iterable[Path | Traversable]) -> tuple[list[Theme], list[str]]:
     """Every `*.toml` theme in `folders`, in order, and a line for each file that failed.
 
     A later folder wins on a name clash, so a user's file can replace a bundled theme.
@@ -130,7 +143,8 @@ def load_themes(folders: Iterable[Path]) -> tuple[list[Theme], list[str]]:
     for folder in folders:
         if not folder.is_dir():
             continue
-        for path in sorted(folder.glob("*.toml")):
+        toml_files = (entry for entry in folder.iterdir() if entry.name.endswith(".toml"))
+        for path in sorted(toml_files, key=lambda entry: entry.name):
             try:
                 theme = load_theme_file(path)
             except ThemeFileError as error:

@@ -679,11 +679,11 @@ def write_clip(
     if width < 2 or height < 2:
         raise ValueError(f"a clip needs at least 2x2 pixels, got {width}x{height}")
     try:
-        picture = Image.open(io.BytesIO(still))
-        picture.load()
+        opened = Image.open(io.BytesIO(still))
+        opened.load()
     except (UnidentifiedImageError, OSError) as exc:
         raise ValueError(f"the still is not a readable image: {exc}") from exc
-    picture = picture.convert("RGB")
+    picture = opened.convert("RGB")
 
     total = frame_count(duration, fps)
 
@@ -744,7 +744,7 @@ def _encode(
         for index, view in enumerate(views):
             _check(cancel)
             image = _frame(source, view, margin, width, height, affine=affine)
-            frame = av.VideoFrame.from_image(image).reformat(format="yuv420p")
+            frame = av.VideoFrame.from_image(image).reformat(format="yuv420p")  # type: ignore[no-untyped-call]
             frame.pts = index
             for packet in stream.encode(frame):
                 container.mux(packet)

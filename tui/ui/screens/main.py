@@ -99,7 +99,7 @@ class MainScreen(Screen[None]):
 
     COMMANDS = {StoryboardCommands}
 
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (NARROW, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW, "-wide")]
 
     DEFAULT_CSS = """
     MainScreen {

@@ -107,7 +107,7 @@ class MotionControl(Widget, can_focus=True):
         if self.value != before:
             self.post_message(self.Changed(self, self.value))
 
-    def _on_click(self, event: events.Click) -> None:
+    async def _on_click(self, event: events.Click) -> None:
         bar = max(1, self.content_region.width - 6)
         offset = event.get_content_offset(self)
         if offset is not None and offset.x < bar:

@@ -325,7 +325,7 @@ class SceneList(Widget, can_focus=True):
     def action_last(self) -> None:
         self.cursor = len(self._shown) - 1
 
-    def _on_click(self, event: events.Click) -> None:
+    async def _on_click(self, event: events.Click) -> None:
         offset = event.get_content_offset(self)
         if offset is None:
             return
