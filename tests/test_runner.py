@@ -212,7 +212,7 @@ async def test_junk_on_the_socket_drops_that_client_only(
         scene = await project.store.scene_at(1)
         job = await client.regenerate(scene.id, IMAGE)
         assert job is not None
-        await until(lambda: client.connected)
+        await until(lambda: client.connected and len(backend.held) == 1)
         with reachable(RunFiles(root).socket) as where:
             reader, writer = await asyncio.open_unix_connection(where)
         writer.write(b"GET / HTTP/1.1\r\n\r\n")
