@@ -109,9 +109,7 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(
     project_dir: Path, args: list[str], needles: list[str]
 ) -> None:
     before = db_snapshot(project_dir)
-    filled = [
-        a.format(project=project_dir, missing=project_dir.parent / "nowhere") for a in args
-    ]
+    filled = [a.format(project=project_dir, missing=project_dir.parent / "nowhere") for a in args]
     assert_one_line_error(run(*filled), *needles)
     assert db_snapshot(project_dir) == before
 
@@ -166,7 +164,9 @@ def read_only(project_dir: Path) -> Any:
     """`chattr +i` makes the folder read-only even for root, which runs CI here."""
     if shutil.which("chattr") is None:
         pytest.skip("chattr is not available")
-    status_json(project_dir)  # checkpoint and close cleanly first
+    with sqlite3.connect(project_dir / "storyboard.db") as db:  # checkpoint: no -wal, no -shm
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
     made = subprocess.run(["chattr", "+i", str(project_dir)], capture_output=True)
     if made.returncode != 0:
         pytest.skip(f"cannot make a read-only folder here: {made.stderr.strip()}")

@@ -173,12 +173,25 @@ async def test_corrupt_file_is_refused_with_one_line(tmp_path: Path) -> None:
     assert str(db) in str(info.value) and "\n" not in str(info.value)
 
 
-async def test_migration_from_empty_database(tmp_path: Path) -> None:
-    """An empty file (version 0) is migrated forward, as a future v1 → v2 would be."""
+async def test_a_v1_database_is_migrated_by_its_first_write(tmp_path: Path) -> None:
+    """A database of schema 1 is read as it is and migrated forward when first written."""
+    from tui.store.schema import MIGRATIONS
+
     db = tmp_path / "storyboard.db"
-    sqlite3.connect(db).close()
+    with sqlite3.connect(db) as raw:
+        raw.executescript(MIGRATIONS[1])
+        raw.execute(
+            "INSERT INTO project (id, name, width, height, fps, rev, created) "
+            "VALUES (1, 'old', 64, 64, 8, 0, '2026-01-01T00:00:00+00:00')"
+        )
+        raw.execute("PRAGMA user_version = 1")
     store = await ProjectStore.open(db)
-    async with store._db.execute("SELECT name FROM sqlite_master WHERE type='table'") as cur:
-        tables = {row[0] for row in await cur.fetchall()}
-    assert {"project", "scenes", "assets", "jobs"} <= tables
+    assert (await store.project()).name == "old"
+    assert not store.writable
+    await store.add_scenes([SCENE])
+    assert store.writable
     await store.close()
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION
+        tables = {row[0] for row in raw.execute("SELECT name FROM sqlite_master")}
+    assert {"project", "scenes", "assets", "jobs"} <= tables

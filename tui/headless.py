@@ -10,11 +10,12 @@ of GPU work; piped, it leaves the batch running and says so.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.progress import (
@@ -38,10 +39,12 @@ from tui.engine.events import (
     JobStarted,
     JobSucceeded,
     JobSuperseded,
+    RunnerChanged,
     ended_event,
 )
 from tui.engine.project import Project
 from tui.engine.requests import Plan, Refused
+from tui.store.errors import StoreError
 from tui.textsafe import one_line, visible
 
 EXIT_OK = 0
@@ -107,7 +110,7 @@ async def regen(
     scene_ids: list[int] | None = None
     if request.positions:
         scene_ids = [(await project.store.scene_at(p)).id for p in request.positions]
-    options = {
+    options: dict[str, Any] = {
         "scene_ids": scene_ids,
         "include_missing": request.include_missing,
         "force": request.force,
@@ -132,7 +135,7 @@ async def regen(
 async def _follow(
     client: ProjectClient,
     request: RegenRequest,
-    options: dict[str, object],
+    options: dict[str, Any],
     out: TextIO,
     ask: Ask | None,
 ) -> int:
@@ -156,13 +159,67 @@ async def _follow(
     view = _RichView(out, positions) if out.isatty() else _PlainView(out, positions)
     batch = _Batch(ids, view)
     client.subscribe(batch.on_event)
+    watch = DamageWatch(client, batch.done)
     await batch.catch_up(client)  # jobs that ended before we listened
     try:
         with view:
             await batch.done.wait()
     except asyncio.CancelledError:
         return await _interrupted(client, batch.pending, batch.tally, out, ask)
+    finally:
+        watch.close()
+    if watch.damage is not None:
+        print(f"storyboard: error: {one_line(str(watch.damage))}", file=sys.stderr)
+        return EXIT_USAGE
     return _summary(batch.tally, out)
+
+
+class DamageWatch:
+    """Ends a wait when the database turns out to be damaged, mid-run.
+
+    Any read or write of this process that meets a broken page tells the
+    store, which tells us. A runner that vanishes while jobs wait may have
+    stopped on damage this process has not read yet, so then the whole file
+    is checked once (at most every CHECK_PAUSE seconds).
+    """
+
+    CHECK_PAUSE = 5.0
+
+    def __init__(self, client: ProjectClient, done: asyncio.Event) -> None:
+        self.damage: StoreError | None = None
+        self._done = done
+        self._client = client
+        self._checked_at = -self.CHECK_PAUSE
+        self._checks: set[asyncio.Task[None]] = set()
+        self._unsubscribe = [
+            client.project.store.on_damage(self._damaged),
+            client.subscribe(self._on_event),
+        ]
+
+    def _damaged(self, error: StoreError) -> None:
+        self.damage = self.damage or error
+        self._done.set()
+
+    def _on_event(self, event: EngineEvent) -> None:
+        if not isinstance(event, RunnerChanged) or event.info.state != "not running":
+            return
+        now = time.monotonic()
+        if now - self._checked_at < self.CHECK_PAUSE:
+            return
+        self._checked_at = now
+        task = asyncio.create_task(self._check())
+        self._checks.add(task)
+        task.add_done_callback(self._checks.discard)
+
+    async def _check(self) -> None:
+        with contextlib.suppress(StoreError):
+            await self._client.project.store.check_integrity()
+
+    def close(self) -> None:
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        for task in self._checks:
+            task.cancel()
 
 
 class _Batch:

@@ -164,6 +164,7 @@ class Engine:
 
     async def _start(self) -> None:
         store = self.project.store
+        await store.make_writable()  # the runner writes from its first moment
         referenced, keys = await store.asset_files(), await store.job_keys()
         await asyncio.to_thread(sweep, self.project.folder, referenced, keys)
         self.backend.on_ready = self._backend_ready

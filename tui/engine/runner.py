@@ -53,6 +53,7 @@ from tui.engine.protocol import (
     encode,
 )
 from tui.engine.runfiles import RunFiles, RunnerBusy, reachable
+from tui.store.errors import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,8 @@ class Runner:
         self._hint_pending = False
         self._backend_status: BackendStatus = backend.status
         self._idle_since: float | None = time.monotonic()
+        self._fatal: str | None = None
+        """Why the runner stopped by itself (a damaged database), for its clients."""
 
     # -- life cycle ------------------------------------------------------------
 
@@ -114,12 +117,20 @@ class Runner:
     async def serve(self) -> None:
         """Run jobs until stopped or idle long enough; then close everything."""
         self.engine.subscribe(self._on_event)
+        unsubscribe = self.project.store.on_damage(self._on_damage)
         try:
             await self.engine.start()
             self._watch_idle_task = asyncio.create_task(self._watch_idle(), name="runner-idle")
             await self._stopping.wait()
         finally:
+            unsubscribe()
             await self._close()
+
+    def _on_damage(self, error: StoreError) -> None:
+        """A damaged database: every further write could make it worse, so stop, and say why."""
+        log.error("%s; the runner stops", error)
+        self._fatal = str(error)
+        self.stop()
 
     def stop(self, *, cancel: bool = False) -> None:
         """Ask the runner to exit; with `cancel`, every active job is cancelled first."""
@@ -135,10 +146,12 @@ class Runner:
         if self._server is not None:
             self._server.close()
         reason = "stopped" if self._cancel_on_stop else "idle"
+        if self._fatal is not None:
+            reason = f"error: {self._fatal}"
         for client in list(self._clients):
             client.send(Bye(reason))
         with contextlib.suppress(Exception):
-            await self.engine.stop(cancel=self._cancel_on_stop)
+            await self.engine.stop(cancel=self._cancel_on_stop and self._fatal is None)
         for client in list(self._clients):
             client.writer.close()
         self._clients.clear()
@@ -356,7 +369,11 @@ async def run_detached(
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, runner.stop)
         loop.add_signal_handler(signal.SIGHUP, lambda: None)  # no terminal to lose
-        await runner.serve()
+        try:
+            await runner.serve()
+        except StoreError as error:
+            log.error("runner %d cannot go on: %s", os.getpid(), error)
+            return 2
         log.info("runner %d exiting", os.getpid())
         return 0
     finally:

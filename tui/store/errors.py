@@ -9,3 +9,16 @@ class StoreError(Exception):
 
 class NotFoundError(StoreError):
     """A scene or job that is not in the project."""
+
+
+class DatabaseDamaged(StoreError):
+    """The database file is corrupt: nothing more can be trusted or written until it is
+    salvaged, so every process stops on it instead of carrying on around it."""
+
+
+class DiskFull(StoreError):
+    """A write found no room; SQLite rolled the transaction back, so nothing changed."""
+
+
+class ReadOnlyProject(StoreError):
+    """The project can be read but not written (a read-only folder or file)."""

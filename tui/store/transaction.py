@@ -27,7 +27,13 @@ from tui.domain.camera import CameraMovement
 from tui.domain.edits import changed_fields, normalize
 from tui.domain.jobs import ACTIVE_STATES, Job, JobState
 from tui.domain.models import Asset, AssetKind, Scene
-from tui.store.errors import NotFoundError, StoreError
+from tui.store.errors import (
+    DatabaseDamaged,
+    DiskFull,
+    NotFoundError,
+    ReadOnlyProject,
+    StoreError,
+)
 
 SCENE_SELECT = """
 SELECT s.id, s.position, s.narration, s.audio_file, s.audio_duration, s.image_prompt,
@@ -129,15 +135,46 @@ def job_from_row(row: tuple[Any, ...]) -> Job:
     )
 
 
-def describe_sqlite_error(path: Path, error: sqlite3.Error) -> str:
+SQLITE_READONLY = 8
+SQLITE_IOERR = 10
+SQLITE_CORRUPT = 11
+SQLITE_FULL = 13
+SQLITE_CANTOPEN = 14
+SQLITE_NOTADB = 26
+SQLITE_IOERR_SHMSIZE = SQLITE_IOERR | (19 << 8)
+"""The shared-memory index could not grow: in practice, no room left on the disk."""
+RECOVER_HINT = 'to salvage it: sqlite3 storyboard.db ".recover" | sqlite3 recovered.db'
+
+
+def _code(error: sqlite3.Error) -> int:
+    return int(getattr(error, "sqlite_errorcode", 0) or 0)
+
+
+def store_error(path: Path, error: sqlite3.Error) -> StoreError:
+    """A SQLite error as one line naming the file, of the StoreError kind that says
+    what a caller can do about it (damaged, full, read-only)."""
     text = str(error)
-    if "not a database" in text or "malformed" in text:
-        return f"{path}: not a readable Storyboard database ({text})"
-    if "readonly" in text or "unable to open" in text or "read-only" in text:
-        return f"{path}: cannot open for writing; is the project folder read-only? ({text})"
+    code = _code(error)
+    primary = code & 0xFF
+    if primary in (SQLITE_CORRUPT, SQLITE_NOTADB) or "malformed" in text:
+        if primary == SQLITE_NOTADB or "not a database" in text:
+            what = "not a readable Storyboard database"
+        else:
+            what = "the database is damaged"
+        return DatabaseDamaged(f"{path}: {what} ({text}); {RECOVER_HINT}")
+    if primary == SQLITE_FULL or code == SQLITE_IOERR_SHMSIZE or "disk is full" in text:
+        return DiskFull(f"{path}: the disk is full; nothing was saved ({text})")
+    if primary in (SQLITE_READONLY, SQLITE_CANTOPEN) or "readonly" in text:
+        return ReadOnlyProject(
+            f"{path}: cannot open for writing; is the project folder read-only? ({text})"
+        )
     if "locked" in text or "busy" in text:
-        return f"{path}: the database is locked by another process ({text})"
-    return f"{path}: {text}"
+        return StoreError(f"{path}: the database is locked by another process ({text})")
+    return StoreError(f"{path}: {text}")
+
+
+def describe_sqlite_error(path: Path, error: sqlite3.Error) -> str:
+    return str(store_error(path, error))
 
 
 def _ids_json(ids: Iterable[int]) -> str:
