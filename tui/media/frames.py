@@ -67,7 +67,7 @@ class RawFrame:
         return to_image(self.frame, box)
 
 
-def _open(path: Path | str) -> InputContainer:
+def _open_clip(path: Path | str) -> InputContainer:
     try:
         return av.open(str(path), mode="r")
     except FileNotFoundError:
@@ -92,7 +92,7 @@ def _stream_seconds(stream: VideoStream, container: InputContainer) -> float:
 
 def probe_clip(path: Path | str) -> ClipInfo:
     """The clip's codec, size, frame rate and length from its headers; MediaError if unreadable."""
-    with _open(path) as container:
+    with _open_clip(path) as container:
         stream = _video_stream(path, container)
         ctx = stream.codec_context
         fps = Fraction(stream.average_rate or stream.base_rate or 0)
@@ -140,7 +140,7 @@ def iter_raw_frames(
     time. Raises MediaError (naming the file) when it cannot open or stops
     decoding; a clip with no frames at all is an error too.
     """
-    with _open(path) as container:
+    with _open_clip(path) as container:
         stream = _video_stream(path, container)
         if threads:
             stream.thread_type = "AUTO"  # frame threads: throughput over latency

@@ -21,7 +21,6 @@ from textual.theme import Theme
 from tui.config import user_config_dir
 
 
-
 def _bundled_themes() -> Path | Traversable:
     try:
         return files("tui.themes")  # an installed wheel: the build maps themes/ in

@@ -328,7 +328,9 @@ class ComfyUIBackend(Backend):
             self._update_status()
             return
         for server in self.servers:
-            server.task = asyncio.create_task(self._link(server), name=f"comfyui {server.url}")
+            server.task = asyncio.create_task(
+                self._keep_linked(server), name=f"comfyui {server.url}"
+            )
         self._watcher = asyncio.create_task(self._watch(), name="comfyui watch")
         waits = [server.tried.wait() for server in self.servers]
         with contextlib.suppress(TimeoutError):
@@ -456,7 +458,7 @@ class ComfyUIBackend(Backend):
             raise BackendError(self._workflow_errors[kind])
         return self._workflows[kind]
 
-    def _pick(self, kind: AssetKind) -> _Server:
+    def _least_loaded(self, kind: AssetKind) -> _Server:
         """The least-loaded online server with room whose node types fit the workflow."""
         if not self.servers:
             raise BackendError("no ComfyUI servers configured; add [comfyui] servers = [...]")
@@ -477,14 +479,14 @@ class ComfyUIBackend(Backend):
         return refusal({s.url: s.problems.get(kind, []) for s in self.servers if s.online})
 
     async def _choose(self, kind: AssetKind) -> _Server:
-        """`_pick`, but a refusal first re-reads `/object_info` if its check is old.
+        """`_least_loaded`, but a refusal first re-reads `/object_info` if its check is old.
 
         Results are kept per connection (a restart reconnects and checks again);
         only a refusal looks again sooner, so a model put in place after the
         check is found without restarting the server or the app.
         """
         try:
-            return self._pick(kind)
+            return self._least_loaded(kind)
         except BackendError:
             now = _now()
             stale = [
@@ -497,11 +499,11 @@ class ComfyUIBackend(Backend):
             if not stale:
                 raise
         await asyncio.gather(*(self._recheck(server) for server in stale))
-        return self._pick(kind)
+        return self._least_loaded(kind)
 
     async def _recheck(self, server: _Server) -> None:
         try:
-            await self._check(server)
+            await self._survey(server)
         except ClientError as error:
             log.info("%s: cannot check the workflows again: %s", server.url, error)
         self._update_status()
@@ -690,12 +692,12 @@ class ComfyUIBackend(Backend):
     def _delay(self, attempt: int) -> float:
         return self.reconnect_delays[min(attempt, len(self.reconnect_delays) - 1)]
 
-    async def _link(self, server: _Server) -> None:
+    async def _keep_linked(self, server: _Server) -> None:
         """Keep one socket open to `server`, reconnecting with backoff, until closed."""
         attempt = 0
         while not self._closed:
             try:
-                socket = await self._open(server)
+                socket = await self._open_socket(server)
             except ClientError as error:
                 server.tried.set()
                 self._set_offline(server, _reason(error), _now())
@@ -722,10 +724,10 @@ class ComfyUIBackend(Backend):
             self._set_offline(server, reason, _now())
             await asyncio.sleep(self._delay(0))
 
-    async def _open(self, server: _Server) -> ClientConnection:
+    async def _open_socket(self, server: _Server) -> ClientConnection:
         socket = await server.client.connect()
         try:
-            await self._check(server)
+            await self._survey(server)
         except BaseException:
             with contextlib.suppress(Exception):
                 await socket.close()
@@ -759,7 +761,7 @@ class ComfyUIBackend(Backend):
                 await asyncio.wait_for(socket.close(), 1.0)
         return reason
 
-    async def _check(self, server: _Server) -> None:
+    async def _survey(self, server: _Server) -> None:
         """What this server offers: its version, and what it lacks for our workflows."""
         info, stats = await asyncio.gather(
             server.client.object_info(), server.client.system_stats()
@@ -843,9 +845,9 @@ class ComfyUIBackend(Backend):
         elif kind == "execution_cached":
             tracker.on_cached(data.get("nodes"))
         elif kind == "execution_error":
-            self._end(job, Failed(prompt_id, execution_error_message(data)))
+            self._end_job(job, Failed(prompt_id, execution_error_message(data)))
         elif kind == "execution_interrupted":
-            self._end(job, Cancelled(prompt_id))
+            self._end_job(job, Cancelled(prompt_id))
         # `executed` and `execution_success` are hints; the result is read from /history
         # after the final `executing {node: null}`, which comes once history has it.
 
@@ -888,7 +890,7 @@ class ComfyUIBackend(Backend):
             tracker = job.progress
             self.emit(Progress(job.spec.key, tracker.value, tracker.max, fraction, tracker.node))
 
-    def _end(self, job: _Job, event: Failed | Cancelled | Output | Lost) -> None:
+    def _end_job(self, job: _Job, event: Failed | Cancelled | Output | Lost) -> None:
         job.concluding = True
         self._untrack(job)
         self.emit(event)
@@ -927,7 +929,7 @@ class ComfyUIBackend(Backend):
                 self._update_status()
             # else: reconciled when the server is back
         except ClientError as error:
-            self._end(job, Failed(key, f"{server.url}: {error}"))
+            self._end_job(job, Failed(key, f"{server.url}: {error}"))
 
     async def _result(self, job: _Job) -> HistoryResult | None:
         key = job.spec.key
@@ -942,19 +944,19 @@ class ComfyUIBackend(Backend):
     async def _deliver(self, job: _Job, result: HistoryResult) -> None:
         key, kind = job.spec.key, job.spec.kind
         if result.interrupted:
-            self._end(job, Cancelled(key))
+            self._end_job(job, Cancelled(key))
             return
         if not result.succeeded:
-            self._end(job, Failed(key, result.error or "ComfyUI reported an error"))
+            self._end_job(job, Failed(key, result.error or "ComfyUI reported an error"))
             return
         chosen = pick_output(result.files, kind)
         if chosen is None:
-            self._end(job, Failed(key, no_output_message(kind, result)))
+            self._end_job(job, Failed(key, no_output_message(kind, result)))
             return
         try:
             suffix = safe_suffix(chosen.filename, kind)
         except StoreError as error:
-            self._end(job, Failed(key, f"{job.server.url}: {error}"))
+            self._end_job(job, Failed(key, f"{job.server.url}: {error}"))
             return
         staging = job.spec.staging
         try:
@@ -968,12 +970,12 @@ class ComfyUIBackend(Backend):
                 deadline=self.download_deadline,
             )
         except Refused as error:
-            self._end(job, Failed(key, _download_failure(chosen, result, error)))
+            self._end_job(job, Failed(key, _download_failure(chosen, result, error)))
             return
         except DownloadFailed as error:
-            self._end(job, Failed(key, str(error)))
+            self._end_job(job, Failed(key, str(error)))
             return
-        self._end(job, Output(key, data, chosen.filename, path=staging))
+        self._end_job(job, Output(key, data, chosen.filename, path=staging))
 
     # -- waiting and silence -------------------------------------------------------------
 
@@ -997,7 +999,7 @@ class ComfyUIBackend(Backend):
                 if now - job.waiting_since >= self.silence_limit:
                     limit = duration_text(self.silence_limit)
                     message = f"no answer from ComfyUI at {server.url} for {limit}"
-                    self._end(job, Failed(job.spec.key, f"{message} ({job.stall})"))
+                    self._end_job(job, Failed(job.spec.key, f"{message} ({job.stall})"))
                 else:
                     self._conclude_soon(job)
             watched = [job for job in busy if not job.concluding and job.waiting_since is None]
@@ -1025,7 +1027,7 @@ class ComfyUIBackend(Backend):
                 )
                 for job in list(server.jobs.values()):
                     if job.posted and not job.concluding:
-                        self._end(job, Failed(job.spec.key, reason))
+                        self._end_job(job, Failed(job.spec.key, reason))
         finally:
             server.checking_silence = False
 

@@ -156,7 +156,7 @@ class BoundWorkflow:
         for name, value in self._values(params, uploaded_image).items():
             node_id, input_name = self.bindings[name]
             inputs = graph[node_id]["inputs"]
-            inputs[input_name] = _like(inputs[input_name], value)
+            inputs[input_name] = _in_type_of(inputs[input_name], value)
         return graph
 
     def _values(self, params: Mapping[str, Any], uploaded_image: str | None) -> dict[str, Any]:
@@ -235,7 +235,7 @@ def _seed_from(params: Mapping[str, Any]) -> int:
     return int(digest[:16], 16) % SEED_LIMIT
 
 
-def _like(existing: Any, value: Any) -> Any:
+def _in_type_of(existing: Any, value: Any) -> Any:
     """`value` in the number type the workflow already uses there (INT stays int)."""
     if isinstance(value, bool) or isinstance(existing, bool):
         return value
@@ -331,13 +331,13 @@ def _bind(
         if node is None:
             raise WorkflowError(
                 f"{where}: {name} = {target!r}: {label} has no node {node_id} "
-                f"(its nodes: {_few(list(graph))})"
+                f"(its nodes: {_some_of(list(graph))})"
             )
         inputs = node["inputs"]
         if input_name not in inputs:
             raise WorkflowError(
                 f"{where}: {name} = {target!r}: {label} node {node_id} ({node['class_type']}) "
-                f"has no input {input_name!r} (its inputs: {_few(list(inputs))})"
+                f"has no input {input_name!r} (its inputs: {_some_of(list(inputs))})"
             )
         if _is_link(inputs[input_name]):
             source = inputs[input_name][0]
@@ -469,7 +469,7 @@ _MODEL_NAMES: dict[str, tuple[str, str]] = {
 _CHOICE_NAMES = {"sampler_name": "samplers", "scheduler": "schedulers"}
 
 
-def _few(options: list[Any], limit: int = 8) -> str:
+def _some_of(options: list[Any], limit: int = 8) -> str:
     shown = ", ".join(str(option) for option in options[:limit])
     more = len(options) - limit
     return f"{shown} (and {more} more)" if more > 0 else shown or "none"
@@ -522,7 +522,7 @@ def _check_choice(
         return [
             Problem(
                 f"{where} input {name!r}: {value!r} is not on this server. "
-                f"Available {noun}: {_few(files, LIST_LIMIT)}",
+                f"Available {noun}: {_some_of(files, LIST_LIMIT)}",
                 f"put it in ComfyUI/{folder}, or use one of those in the workflow",
             )
         ]
@@ -530,7 +530,7 @@ def _check_choice(
     return [
         Problem(
             f"{where} input {name!r}: {value!r} is not offered. "
-            f"Available {noun}: {_few(options, LIST_LIMIT)}",
+            f"Available {noun}: {_some_of(options, LIST_LIMIT)}",
             "use one of those in the workflow",
         )
     ]
@@ -608,7 +608,7 @@ def _check_binding(
                     problems.append(
                         Problem(
                             f"{where} input {name!r}: camera value {value!r} (for {camera}) is "
-                            f"not offered. Available values: {_few(options, LIST_LIMIT)}",
+                            f"not offered. Available values: {_some_of(options, LIST_LIMIT)}",
                             "set [workflows.video.camera_values] to values from that list",
                         )
                     )
@@ -656,7 +656,7 @@ def find_problems(workflow: BoundWorkflow, object_info: Mapping[str, Any]) -> li
             if name not in specs:
                 known = [n for n, (section, _) in specs.items() if section != "hidden"]
                 problems.append(
-                    Problem(f"{where}: unknown input {name!r}; this node takes: {_few(known)}")
+                    Problem(f"{where}: unknown input {name!r}; this node takes: {_some_of(known)}")
                 )
                 continue
             spec = specs[name][1]

@@ -57,7 +57,7 @@ class RenderCancelled(Exception):
 # --------------------------------------------------------------------------- helpers
 
 
-def _check(cancel: CancelFn | None) -> None:
+def _stop_if_cancelled(cancel: CancelFn | None) -> None:
     if cancel is not None and cancel():
         raise RenderCancelled
 
@@ -454,15 +454,15 @@ def render_still(
         raise ValueError(f"a card needs at least 2x2 pixels, got {width}x{height}")
     pal = _palette(prompt, seed)
 
-    _check(cancel)
+    _stop_if_cancelled(cancel)
     image = _background(width, height, pal)
     _report(progress, 1, STILL_STAGES)
 
-    _check(cancel)
+    _stop_if_cancelled(cancel)
     image = _shapes(image, prompt, seed, pal)
     _report(progress, 2, STILL_STAGES)
 
-    _check(cancel)
+    _stop_if_cancelled(cancel)
     image = _text_layer(
         image,
         prompt=prompt,
@@ -473,7 +473,7 @@ def render_still(
     )
     _report(progress, 3, STILL_STAGES)
 
-    _check(cancel)
+    _stop_if_cancelled(cancel)
     out = io.BytesIO()
     image.save(out, format="PNG", optimize=False, compress_level=6)
     _report(progress, 4, STILL_STAGES)
@@ -742,7 +742,7 @@ def _encode(
         stream.height = height
         stream.pix_fmt = "yuv420p"
         for index, view in enumerate(views):
-            _check(cancel)
+            _stop_if_cancelled(cancel)
             image = _frame(source, view, margin, width, height, affine=affine)
             frame = av.VideoFrame.from_image(image).reformat(format="yuv420p")  # type: ignore[no-untyped-call]
             frame.pts = index
