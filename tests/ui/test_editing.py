@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from textual.color import Color
+from textual.widgets import TextArea
 
 from tests.ui.helpers import (
     burst,
@@ -180,7 +181,8 @@ async def test_reload_never_clobbers_the_field_being_edited(
         async with await Project.open(root) as other:
             scene = await other.store.scene_at(1)
             await other.edit(scene.id, {"image_prompt": "theirs", "video_prompt": "their clip"})
-        await wait_for(pilot, lambda: "their clip" in screen_text(app), what="the reload")
+        video_prompt = screen.inspector.query_one("#video-prompt", TextArea)
+        await wait_for(pilot, lambda: video_prompt.text == "their clip", what="the reload")
         focused = screen.focused
         assert focused is not None and focused.id == "image-prompt"
         assert "a scene 1, moody light!" in screen_text(app)

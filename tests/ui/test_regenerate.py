@@ -10,6 +10,7 @@ from tests.inprocess_runner import InProcessLauncher
 from tests.instant_backend import InstantBackend
 from tests.ui.helpers import (
     Toasts,
+    main_screen,
     make_app,
     png,
     quiet_settings,
@@ -25,6 +26,7 @@ from tui.engine.client import ProjectClient
 from tui.engine.events import EngineEvent, JobProgress
 from tui.engine.project import Project
 from tui.engine.runfiles import RunFiles
+from tui.ui.app import StoryboardApp
 from tui.ui.screens.confirm import ConfirmScreen
 
 SIZE = (120, 36)
@@ -54,7 +56,7 @@ async def test_i_shows_progress_then_the_new_still_and_deletes_the_old_file(
         backend.emit(Progress(key, 3, 4, 0.75))
         await wait_for(pilot, lambda: " 75%" in screen_text(app), what="the progress bar")
         assert "Regenerating…" in screen_text(app)  # the inspector's button
-        assert "Regenerating 1 image…" in screen_text(app)  # the batch bar
+        assert "Rendering: 1 image to go" in screen_text(app)  # the batch bar
         backend.release_all()
         await wait_for(pilot, lambda: not screen.jobs.active, what="the job to finish")
         await pilot.pause()
@@ -71,7 +73,10 @@ async def test_i_shows_progress_then_the_new_still_and_deletes_the_old_file(
 
 
 async def test_batches_of_dirty_images_then_videos(project: Callable[[str], Path]) -> None:
-    """`I` regenerates every dirty image, `V` every dirty video; the bar goes away when clean."""
+    """`I` regenerates every dirty image, `V` every dirty video; then the bar says all is done.
+
+    Issue 12 item 10: the bar stays (it says so) rather than vanishing and moving the screen.
+    """
     root = project("dirty")
     toasts = Toasts()
     app = make_app(root)
@@ -94,7 +99,8 @@ async def test_batches_of_dirty_images_then_videos(project: Callable[[str], Path
         for position in range(1, 6):
             _scene, status = await saved_scene(root, position)
             assert (status.image, status.video) == (AssetState.CLEAN, AssetState.CLEAN)
-        assert not screen.batch_bar.has_class("-shown")
+        await wait_for(pilot, lambda: "All up to date" in screen_text(app))
+        assert screen.batch_bar.has_class("-shown")
 
 
 async def test_v_batch_skips_videos_whose_image_is_stale(project: Callable[[str], Path]) -> None:
@@ -118,7 +124,7 @@ async def test_v_batch_skips_videos_whose_image_is_stale(project: Callable[[str]
 async def test_batch_bar_shows_overall_progress_and_cancels(
     project: Callable[[str], Path],
 ) -> None:
-    """`a` runs images first; the bar says "Regenerating…", done/total, and Cancel stops it."""
+    """`a` runs images first; the bar says what is left, what is done, and Cancel stops it."""
     root = project("dirty")
     backend = InstantBackend(hold=True, window=1, payload=png((10, 120, 10)))
     app = make_app(root, backend=backend)
@@ -128,10 +134,10 @@ async def test_batch_bar_shows_overall_progress_and_cancels(
         await wait_for(pilot, lambda: len(backend.held) == 1)
         await pilot.pause(0.1)
         text = screen_text(app)
-        assert "Regenerating 1 image and 3 videos…" in text
-        assert "0/4" in text and "estimating…" in text
+        assert "Rendering: 1 image and 3 videos to go" in text
+        assert "0 of 4 done" in text and "estimating…" in text
         backend.release_all()
-        await wait_for(pilot, lambda: "1/4" in screen_text(app), what="one job done")
+        await wait_for(pilot, lambda: "1 of 4 done" in screen_text(app), what="one job done")
         await pilot.click("#batch-cancel")
         await wait_for(pilot, lambda: not screen.jobs.active, what="the cancel")
         assert backend.cancelled
@@ -140,7 +146,10 @@ async def test_batch_bar_shows_overall_progress_and_cancels(
 async def test_failed_job_shows_a_plain_text_toast_and_stays_dirty(
     project: Callable[[str], Path],
 ) -> None:
-    """A failure toast shows the server's message as plain text; the markers stay."""
+    """A failure toast shows the server's message as plain text; the row shows it failed.
+
+    Issue 12 item 1: the failure stays visible (its own marker) after the toast fades.
+    """
     root = project("dirty")
     backend = InstantBackend(hold=False)
     backend.fail_with = "CUDA out of memory [bold]really[/] [link=x]"
@@ -151,15 +160,28 @@ async def test_failed_job_shows_a_plain_text_toast_and_stays_dirty(
         await pilot.press("down", "i")
         await wait_for(pilot, lambda: bool(toasts.messages("error")), what="the toast")
         message = toasts.messages("error")[0]
-        assert message == "Image regeneration failed: CUDA out of memory [bold]really[/] [link=x]"
+        assert message == "Image failed: CUDA out of memory [bold]really[/] [link=x]"
         assert all(not markup for severity, _t, _m, markup in toasts.items if severity == "error")
         await pilot.pause()
-        assert "[bold]really[/] [link=x]" in screen_text(app)
-        assert marker_colors(app, 2) == (
-            theme_hex(app, "image-dirty"),
-            theme_hex(app, "video-dirty"),
-        )
+        assert "✗ failed at" in screen_text(app)  # the inspector keeps the error
+        assert "memory [bold]really[/]" in screen_text(app)
+        await wait_for(pilot, lambda: failed_marker(app, 2) is not None, what="the ✗ marker")
+        assert failed_marker(app, 2) == theme_hex(app, "asset-failed")
+        assert marker_colors(app, 2)[1] == theme_hex(app, "video-dirty")
         assert screen.jobs.active is False
+        _scene, status = await saved_scene(root, 2)
+        assert status.image is AssetState.DIRTY  # failed, and still dirty
+
+
+def failed_marker(app: StoryboardApp, position: int) -> str | None:
+    """The colour of scene `position`'s failed (✗) marker, or None if it has none."""
+    screen = main_screen(app)
+    assert screen.board is not None
+    y = screen.scene_list.shown_ids.index(screen.board.order[position - 1])
+    for segment in screen.scene_list.render_line(y):
+        if segment.text.strip() == "✗" and segment.style and segment.style.color:
+            return segment.style.color.triplet.hex  # type: ignore[union-attr]
+    return None
 
 
 async def test_x_cancels_the_selected_scenes_jobs(project: Callable[[str], Path]) -> None:
@@ -307,11 +329,12 @@ async def test_live_preview_replaces_the_still_while_a_job_runs(
         await wait_for(pilot, lambda: screen.inspector.scene is not None)
         frame = png((250, 0, 250), (32, 24))
         backend.emit(Preview(next(iter(backend.held)), frame, "image/png"))
-        await wait_for(pilot, lambda: screen.inspector.preview == frame, what="the preview")
-        await wait_for(pilot, lambda: "live preview" in screen_text(app))
+        media = lambda: screen.inspector.media  # noqa: E731
+        await wait_for(pilot, lambda: media().preview == frame, what="the preview")
+        assert media().preview_label.startswith("image preview")
+        assert media().still is not None  # the still keeps its own place (issue 12 item 9)
         backend.release_all()
-        await wait_for(pilot, lambda: screen.inspector.preview is None, what="the still again")
-        assert "live preview" not in screen_text(app)
+        await wait_for(pilot, lambda: media().preview is None, what="the preview to go")
 
 
 async def test_stopping_the_runner_from_the_palette_asks_first(

@@ -268,6 +268,12 @@ class ProjectClient:
             await self.ensure_runner()
         return plan
 
+    async def failures(self) -> list[Job]:
+        """Each asset's last job, where that job failed (shown until it is made or edited)."""
+        from tui.store.history import latest_failures
+
+        return await self.project.store.read(latest_failures)
+
     async def regenerate(
         self, scene_id: int, kind: AssetKind, *, force: bool = False
     ) -> Job | None:

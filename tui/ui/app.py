@@ -12,13 +12,17 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import partial
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import BindingType
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from tui.config import ConfigError, UserSettings
@@ -38,6 +42,17 @@ from tui.ui.themes import (
 )
 
 FALLBACK_THEME = "textual-dark"
+MAX_TOASTS = 3
+"""More than this on screen at once buried the inspector; the oldest gives way."""
+
+
+@dataclass(frozen=True)
+class _Toast:
+    until: float
+    message: str
+    title: str
+    severity: SeverityLevel
+    markup: bool
 
 
 class StoryboardApp(App[int]):
@@ -108,6 +123,9 @@ class StoryboardApp(App[int]):
             fallback = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else FALLBACK_THEME
             self.warnings.append(f"Unknown theme {wanted!r}; using {fallback}")
             self.theme = fallback
+        keymap, refused = keys.sendable_keymap(settings.keymap)
+        self.warnings.extend(refused)
+        self._toasts: deque[_Toast] = deque()
         self.screen_options = ScreenOptions(
             project_path=Path(project_path),
             launcher=launcher,
@@ -119,7 +137,7 @@ class StoryboardApp(App[int]):
             cursor_blink=cursor_blink,
             poll_interval=poll_interval,
             clock=clock,
-            keymap=dict(settings.keymap),
+            keymap=keymap,
         )
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
@@ -129,11 +147,57 @@ class StoryboardApp(App[int]):
     def get_default_screen(self) -> Screen[None]:
         return MainScreen(self.screen_options)
 
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """The palette: the app's own commands first, then Textual's, worded alike.
+
+        Textual's "Quit" ("as soon as possible") would contradict ours, which saves
+        what is typed first; its "Keys" panel is replaced by `?`.
+        """
+        main = next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)
+        if main is not None:
+            for ours in main.palette_commands():
+                yield SystemCommand(ours.title, ours.help, partial(main.run_action, ours.action))
+        for textuals in super().get_system_commands(screen):
+            if textuals.title == "Quit":
+                yield SystemCommand("Quit", "Save what is typed, then quit", self.action_quit)
+            elif textuals.title != "Keys":
+                yield textuals
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """A toast; never more than MAX_TOASTS on screen, the oldest giving way."""
+        now = time.monotonic()
+        seconds = timeout if timeout is not None else self.NOTIFICATION_TIMEOUT
+        while self._toasts and self._toasts[0].until <= now:
+            self._toasts.popleft()
+        self._toasts.append(_Toast(now + seconds, message, title, severity, markup))
+        if len(self._toasts) <= MAX_TOASTS:
+            super().notify(message, title=title, severity=severity, timeout=seconds, markup=markup)
+            return
+        while len(self._toasts) > MAX_TOASTS:
+            self._toasts.popleft()
+        self.clear_notifications()
+        for toast in self._toasts:
+            super().notify(
+                toast.message,
+                title=toast.title,
+                severity=toast.severity,
+                timeout=max(0.5, toast.until - now),
+                markup=toast.markup,
+            )
+
     def on_mount(self) -> None:
         if self._watch_terminal:
             self._watch_for_hang_up()
-        if self.settings.keymap:
-            self.set_keymap(dict(self.settings.keymap))
+        if self.screen_options.keymap:
+            self.set_keymap(dict(self.screen_options.keymap))
         if self.warnings:
             self.notify("\n".join(self.warnings), severity="warning", markup=False, timeout=10)
 

@@ -13,7 +13,46 @@ from dataclasses import dataclass
 from textual.app import App
 from textual.binding import Binding, BindingType
 
-from tui.ui.commands import PaletteCommand
+
+@dataclass(frozen=True)
+class PaletteCommand:
+    """One palette entry: its title, a line of help, and the screen action it runs."""
+
+    title: str
+    help: str
+    action: str
+
+
+UNSENDABLE = {
+    "ctrl+i": "Tab",
+    "ctrl+m": "Enter",
+    "ctrl+j": "Enter",
+    "ctrl+h": "Backspace",
+    "ctrl+[": "Escape",
+    "ctrl+left_square_bracket": "Escape",
+}
+"""Keys a terminal sends as another key: bound, they would never fire, and they would
+take that other key (Tab, Enter) away from everything else."""
+
+
+def sendable_keymap(keymap: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """The user's keymap without keys a terminal cannot send, and a warning per refusal."""
+    kept: dict[str, str] = {}
+    warnings: list[str] = []
+    defaults = {command.id: command.key for command in ALL_COMMANDS}
+    for binding_id, keys in keymap.items():
+        wanted = [key.strip() for key in keys.split(",") if key.strip()]
+        bad = [key for key in wanted if key.lower() in UNSENDABLE]
+        good = [key for key in wanted if key.lower() not in UNSENDABLE]
+        for key in bad:
+            default = defaults.get(binding_id) or "its default key"
+            warnings.append(
+                f"keymap: {key} for {binding_id} cannot be typed in a terminal (it arrives "
+                f"as {UNSENDABLE[key.lower()]}); keeping {default}"
+            )
+        if good:
+            kept[binding_id] = ",".join(good)
+    return kept, warnings
 
 
 @dataclass(frozen=True)
@@ -74,7 +113,7 @@ SCREEN_COMMANDS = (
         "Image",
         "Regenerate the selected scene's image",
         key="i",
-        palette="regenerate: image of this scene",
+        palette="Regenerate: image of this scene",
     ),
     Command(
         "regenerate.video",
@@ -82,21 +121,31 @@ SCREEN_COMMANDS = (
         "Video",
         "Regenerate the selected scene's video",
         key="v",
-        palette="regenerate: video of this scene",
+        palette="Regenerate: video of this scene",
+    ),
+    Command(
+        "regenerate.both",
+        "regenerate_both",
+        "Both",
+        "Regenerate the selected scene's image, then its video",
+        key="b",
+        palette="Regenerate: image and video of this scene",
     ),
     Command(
         "regenerate.new_take_image",
         "new_take('image')",
         "New take",
         "A new image even though it is up to date (draws a new seed)",
-        palette="regenerate: new take of this image",
+        key="n",
+        palette="Regenerate: new take of this image",
+        show=False,
     ),
     Command(
         "regenerate.new_take_video",
         "new_take('video')",
         "New take",
         "A new video even though it is up to date",
-        palette="regenerate: new take of this video",
+        palette="Regenerate: new take of this video",
     ),
     Command(
         "regenerate.dirty_images",
@@ -104,7 +153,7 @@ SCREEN_COMMANDS = (
         "All images",
         "Regenerate every dirty (or missing) image",
         key="I",
-        palette="regenerate: all dirty images",
+        palette="Regenerate: all dirty images",
     ),
     Command(
         "regenerate.dirty_videos",
@@ -112,7 +161,7 @@ SCREEN_COMMANDS = (
         "All videos",
         "Regenerate every dirty (or missing) video",
         key="V",
-        palette="regenerate: all dirty videos",
+        palette="Regenerate: all dirty videos",
     ),
     Command(
         "regenerate.all_dirty",
@@ -120,7 +169,16 @@ SCREEN_COMMANDS = (
         "All dirty",
         "Regenerate everything dirty: images first, then their videos",
         key="a",
-        palette="regenerate: everything dirty",
+        palette="Regenerate: everything dirty",
+    ),
+    Command(
+        "regenerate.retry_failed",
+        "retry_failed",
+        "Retry failed",
+        "Regenerate every asset whose last job failed",
+        key="R",
+        palette="Regenerate: retry every failed asset",
+        show=False,
     ),
     Command(
         "cancel.scene",
@@ -128,14 +186,14 @@ SCREEN_COMMANDS = (
         "Cancel",
         "Cancel the selected scene's jobs",
         key="x",
-        palette="cancel: this scene's jobs",
+        palette="Cancel: this scene's jobs",
     ),
     Command(
         "cancel.all",
         "cancel_all",
         "Cancel all",
         "Cancel every queued or running job",
-        palette="cancel: all jobs",
+        palette="Cancel: all jobs",
     ),
     Command(
         "view.dirty_only",
@@ -143,7 +201,7 @@ SCREEN_COMMANDS = (
         "Dirty only",
         "Show only scenes with a dirty or missing asset",
         key="d",
-        palette="view: dirty only",
+        palette="View: dirty only",
     ),
     Command(
         "view.filter",
@@ -151,14 +209,14 @@ SCREEN_COMMANDS = (
         "Filter",
         "Filter scenes by text",
         key="slash",
-        palette="view: filter scenes",
+        palette="View: filter scenes",
     ),
     Command(
         "view.clear_filter",
         "clear_filter",
         "Clear filter",
         "Show every scene again",
-        palette="view: clear filter",
+        palette="View: clear filter",
     ),
     Command(
         "edit.inspector",
@@ -166,7 +224,7 @@ SCREEN_COMMANDS = (
         "Edit",
         "Edit the selected scene in the inspector",
         key="enter",
-        palette="edit: this scene",
+        palette="Edit: this scene",
     ),
     Command("edit.back", "back", "Back", "Back to the scene list", key="escape"),
     Command(
@@ -174,7 +232,7 @@ SCREEN_COMMANDS = (
         "stop_runner",
         "Stop runner",
         "Cancel every queued and running job and stop the project's runner",
-        palette="runner: stop",
+        palette="Runner: stop",
     ),
     Command(
         "help.show",
@@ -182,7 +240,7 @@ SCREEN_COMMANDS = (
         "Help",
         "Show every key",
         key="question_mark",
-        palette="help: keys",
+        palette="Help: keys",
     ),
 )
 

@@ -45,10 +45,21 @@ class Row:
     video: AssetState
     haystack: str
     """Lower-cased narration and prompts, for the `/` filter."""
+    image_failed: bool = False
+    """The image's last job failed, and nothing about it changed since."""
+    video_failed: bool = False
 
     @property
     def needs_work(self) -> bool:
-        return self.image in NEEDS_WORK or self.video in NEEDS_WORK
+        return (
+            self.image in NEEDS_WORK
+            or self.video in NEEDS_WORK
+            or self.image_failed
+            or self.video_failed
+        )
+
+    def failed(self, kind: AssetKind) -> bool:
+        return self.image_failed if kind is AssetKind.IMAGE else self.video_failed
 
 
 def make_row(scene: Scene, status: SceneStatus) -> Row:

@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from tui.domain.edits import EditError, normalize
+from tui.domain.jobs import Job
 from tui.domain.models import AssetKind, AssetState, Scene
-from tui.domain.staleness import SceneStatus
+from tui.domain.staleness import Reason, SceneStatus, current_inputs, fingerprint, reasons
 from tui.engine.client import Launcher, ProjectClient, RunnerError
 from tui.engine.events import (
     BackendChanged,
@@ -30,6 +33,8 @@ from tui.engine.events import (
     JobCancelled,
     JobFailed,
     JobPreview,
+    JobProgress,
+    JobQueued,
     JobSucceeded,
     JobSuperseded,
     RunnerChanged,
@@ -37,7 +42,7 @@ from tui.engine.events import (
     SceneEdited,
 )
 from tui.engine.project import BackendChoice, Project
-from tui.engine.requests import WAITS_FOR_IMAGE, Plan, Refused
+from tui.engine.requests import WAITS_FOR_IMAGE, Plan, Refused, asset_inputs
 from tui.store.errors import StoreError
 from tui.ui.model import Board, JobBoard, Row, RunSummary, statuses_of
 
@@ -56,6 +61,32 @@ def clip_seconds(path: Path) -> float | None:
     except (av.error.FFmpegError, OSError, IndexError, ValueError):
         return None
     return None
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An asset's last job failed: why, when, and from which inputs."""
+
+    message: str
+    when: datetime
+    inputs: str
+    """The fingerprint of what the failed job was asked to make; an edit moves the
+    scene's inputs away from it, and the failure is no longer shown."""
+
+    @classmethod
+    def of(cls, job: Job, message: str | None = None) -> Failure:
+        inputs = fingerprint(asset_inputs(job.kind, dict(job.params)))
+        return cls(message or job.error or "failed", job.updated, inputs)
+
+
+@dataclass(frozen=True)
+class LivePreview:
+    """A running job's latest preview frame, and how far the job had got."""
+
+    kind: AssetKind
+    data: bytes
+    value: int = 0
+    max: int = 0
 
 
 class Outcome(StrEnum):
@@ -142,8 +173,12 @@ class EditorSession:
         self.board: Board | None = None
         self.jobs = JobBoard(clock=options.clock)
         self.client: ProjectClient | None = None
-        self.previews: dict[int, bytes] = {}
+        self.previews: dict[int, LivePreview] = {}
         """Scene id → the last live preview of a job running for it."""
+        self.failures: dict[tuple[int, AssetKind], Failure] = {}
+        """The assets whose last job failed (shown while the scene still asks for the same)."""
+        self._steps: dict[int, tuple[int, int]] = {}
+        """Scene id → (value, max) of its running job's last progress, for the preview label."""
         self.on_change: Callable[[], None] = lambda: None
         """Called (on the loop) whenever there is something to show; the screen paces it."""
         self._changes = Changes()
@@ -186,6 +221,9 @@ class EditorSession:
         self._unsubscribe = client.subscribe(self._on_event)
         await client.start()
         self.client = client
+        for job in await client.failures():
+            self.failures[(job.scene_id, job.kind)] = Failure.of(job)
+            self._mark(job.scene_id)
         self._changes.touched |= self.jobs.seed(client.active_jobs)
         self._changes.runner = client.runner
         self._changed()
@@ -224,13 +262,45 @@ class EditorSession:
         return {**self._drafts.get(scene_id, {}), **self._invalid.get(scene_id, {})}
 
     def row(self, scene_id: int) -> Row:
-        """The list line for a scene, markers following unsaved edits at once."""
+        """The list line for a scene, markers following unsaved edits and failures at once."""
         assert self.board is not None
         if self._drafts.get(scene_id):
             shown = self.scene(scene_id)
             assert shown is not None
-            return self.board.preview(shown)
-        return self.board.row(scene_id)
+            row = self.board.preview(shown)
+        else:
+            row = self.board.row(scene_id)
+        if not self.failures:
+            return row
+        image = self.failure(scene_id, AssetKind.IMAGE) is not None
+        video = self.failure(scene_id, AssetKind.VIDEO) is not None
+        if image or video:
+            return dataclasses.replace(row, image_failed=image, video_failed=video)
+        return row
+
+    def failure(self, scene_id: int, kind: AssetKind) -> Failure | None:
+        """The asset's last failure, while the scene still asks for what failed."""
+        failure = self.failures.get((scene_id, kind))
+        if failure is None or self.project is None:
+            return None
+        scene = self.scene(scene_id)
+        if scene is None:
+            return None
+        wanted = fingerprint(current_inputs(scene, kind, self.project.settings))
+        return failure if wanted == failure.inputs else None
+
+    def failed_assets(self) -> list[tuple[int, AssetKind]]:
+        """Every asset whose failure is still shown, for "retry failed"."""
+        return [key for key in self.failures if self.failure(*key) is not None]
+
+    def preview_label(self, scene_id: int) -> str:
+        """ "video preview, step 12/20": which job the live picture belongs to."""
+        preview = self.previews.get(scene_id)
+        if preview is None:
+            return ""
+        label = f"{preview.kind.value} preview"
+        value, total = self._steps.get(scene_id, (preview.value, preview.max))
+        return f"{label}, step {value}/{total}" if total else label
 
     def status(self, scene: Scene) -> SceneStatus:
         assert self.project is not None
@@ -239,6 +309,15 @@ class EditorSession:
     def why(self, scene: Scene) -> dict[AssetKind, list[str]]:
         assert self.project is not None
         return self.project.why(scene)
+
+    def reasons(self, scene: Scene) -> dict[AssetKind, list[Reason]]:
+        """Why each asset is not clean, in words, each with its technical detail."""
+        assert self.project is not None
+        return reasons(scene, self.project.settings, self.project.has_file)
+
+    def failures_of(self, scene_id: int) -> dict[AssetKind, Failure]:
+        found = {kind: self.failure(scene_id, kind) for kind in AssetKind}
+        return {kind: failure for kind, failure in found.items() if failure is not None}
 
     def still_path(self, scene: Scene) -> Path | None:
         if scene.image is None or self.project is None:
@@ -358,8 +437,13 @@ class EditorSession:
         if scene_id is not None:
             changes.touched.add(scene_id)
         if isinstance(event, JobPreview):
-            self.previews[event.scene_id] = event.data
+            value, total = self._steps.get(event.scene_id, (0, 0))
+            self.previews[event.scene_id] = LivePreview(event.job.kind, event.data, value, total)
             changes.touched.add(event.scene_id)
+        elif isinstance(event, JobProgress):
+            self._steps[event.scene_id] = (event.value, event.max)
+        elif isinstance(event, JobQueued):
+            self.failures.pop((event.scene_id, event.job.kind), None)  # being retried
         elif isinstance(event, JobSucceeded | SceneEdited):
             self._take_scene(event.scene)
         elif isinstance(event, RunnerChanged):
@@ -368,9 +452,20 @@ class EditorSession:
             changes.backend = event.status
         if isinstance(event, JobSucceeded | JobFailed | JobCancelled | JobSuperseded):
             self.previews.pop(event.scene_id, None)
+            self._steps.pop(event.scene_id, None)
+            key = (event.scene_id, event.job.kind)
+            if isinstance(event, JobSucceeded):
+                self.failures.pop(key, None)
             if isinstance(event, JobFailed):
+                self.failures[key] = Failure.of(event.job, event.message)
                 changes.failures.append(event)
+                self._mark(event.scene_id)
         self._changed()
+
+    def _mark(self, scene_id: int) -> None:
+        """The scene's line must be drawn again (a failure came or went)."""
+        if self.board is not None and scene_id in self.board.scenes:
+            self._changes.scenes.setdefault(scene_id, self.board.scenes[scene_id])
 
     def _take_scene(self, scene: Scene) -> None:
         """A newer saved copy of a scene (ours, the runner's, another window's)."""
@@ -428,6 +523,58 @@ class EditorSession:
             return RequestResult(Outcome.ERROR, message=str(error))
         outcome = Outcome.QUEUED if plan.queued else Outcome.UP_TO_DATE
         return RequestResult(outcome, plan)
+
+    async def both(self, scene_id: int) -> RequestResult:
+        """`b`: the scene's image if it needs one, and its video (after that image)."""
+        client = self.client
+        if client is None:
+            return RequestResult(Outcome.ERROR, message="still opening the project")
+        await self.settle()
+        try:
+            plan = await client.request(
+                [AssetKind.IMAGE, AssetKind.VIDEO],
+                scene_ids=[scene_id],
+                include_missing=True,
+                explicit=True,
+            )
+        except Refused as refusal:
+            return RequestResult(Outcome.REFUSED, message=str(refusal))
+        except RunnerError as error:
+            return RequestResult(Outcome.RUNNER_FAILED, message=str(error))
+        if plan.queued:
+            return RequestResult(Outcome.QUEUED, plan)
+        if plan.refused:
+            return RequestResult(Outcome.REFUSED, plan, "; ".join(d.reason for d in plan.refused))
+        return RequestResult(Outcome.UP_TO_DATE, plan)
+
+    async def batch_size(self, kinds: Sequence[AssetKind]) -> int:
+        """How many jobs a batch would queue (a dry run), to ask before a big one."""
+        if self.client is None:
+            return 0
+        plan = await self.client.request(kinds, include_missing=True, dry_run=True)
+        return len(plan.queued)
+
+    async def retry_failed(self) -> RequestResult:
+        """Queue every asset whose last job failed, as if named one by one."""
+        client = self.client
+        failed = self.failed_assets()
+        if client is None or not failed:
+            return RequestResult(Outcome.UP_TO_DATE)
+        await self.settle()
+        plans = Plan()
+        try:
+            for kind in (AssetKind.IMAGE, AssetKind.VIDEO):
+                scene_ids = [scene_id for scene_id, of in failed if of is kind]
+                if scene_ids:
+                    plan = await client.request(
+                        [kind], scene_ids=scene_ids, include_missing=True, force=True
+                    )
+                    plans.decisions.extend(plan.decisions)
+        except Refused as refusal:
+            return RequestResult(Outcome.REFUSED, message=str(refusal))
+        except RunnerError as error:
+            return RequestResult(Outcome.RUNNER_FAILED, message=str(error))
+        return RequestResult(Outcome.QUEUED if plans.queued else Outcome.UP_TO_DATE, plans)
 
     async def cancel(self, scene_id: int | None = None) -> int:
         """Cancel one scene's jobs, or every job; returns how many."""

@@ -40,6 +40,7 @@ APP_VARIABLES: dict[str, str] = {
     "image-dirty": "#f2c744",
     "video-dirty": "#ff8a2a",
     "asset-missing": "#7a7f8a",
+    "asset-failed": "#ef6b73",
 }
 """The colours the markers use; every theme may override them under `[variables]`."""
 

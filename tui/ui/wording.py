@@ -3,11 +3,62 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 from tui.domain.models import AssetKind
-from tui.ui.model import RunSummary
+from tui.engine.events import JobFailed
+from tui.ui.model import Board, RunSummary
 from tui.ui.session import Outcome, RequestResult
-from tui.ui.text import plural
+from tui.ui.text import plain, plural
+
+Severity = Literal["information", "warning", "error"]
+
+
+def severity(result: RequestResult) -> Severity:
+    if result.outcome is Outcome.REFUSED:
+        return "warning"
+    if result.outcome in (Outcome.RUNNER_FAILED, Outcome.ERROR):
+        return "error"
+    return "information"
+
+
+def failure_toasts(failures: Sequence[JobFailed], board: Board) -> list[tuple[str, str]]:
+    """(title, text) per group of failures with the same kind and message.
+
+    Twelve identical failures are one toast, "12 images failed: …", not twelve
+    that bury the screen.
+    """
+    groups: dict[tuple[AssetKind, str], list[JobFailed]] = {}
+    for failure in failures:
+        groups.setdefault((failure.job.kind, failure.message), []).append(failure)
+    toasts = []
+    for (kind, message), members in groups.items():
+        text = plain(message, multiline=True)
+        if len(members) == 1:
+            scene = board.scenes.get(members[0].scene_id)
+            title = f"Scene {scene.position}" if scene else ""
+            toasts.append((title, f"{kind.value.capitalize()} failed: {text}"))
+        else:
+            toasts.append(("", f"{plural(len(members), kind.value)} failed: {text}"))
+    return toasts
+
+
+def both_text(result: RequestResult, scene_name: str) -> str | None:
+    if result.outcome is Outcome.QUEUED:
+        return None
+    if result.outcome is Outcome.UP_TO_DATE:
+        return f"{scene_name}'s image and video are up to date."
+    if result.outcome is Outcome.RUNNER_FAILED:
+        return f"Queued, but the runner could not start: {result.message}"
+    return result.message
+
+
+def retry_text(result: RequestResult) -> str:
+    if result.outcome is Outcome.QUEUED and result.plan is not None:
+        return f"Retrying {plural(len(result.plan.queued), 'failed asset')}."
+    if result.outcome is Outcome.UP_TO_DATE:
+        return "Nothing has failed."
+    return result.message
 
 
 def regenerate_text(result: RequestResult, scene_name: str, kind: AssetKind) -> str | None:
@@ -48,14 +99,14 @@ def batch_text(result: RequestResult, kinds: Sequence[AssetKind]) -> str:
     if waiting:
         text += (
             f" {plural(waiting, 'video')} skipped: the image is stale or missing;"
-            " press a to regenerate both."
+            " press a for every dirty image and then its video."
         )
     return text
 
 
 def finished_text(summary: RunSummary) -> str | None:
     """One closing toast for a run of more than one job."""
-    if summary.succeeded + summary.failed <= 1:
+    if summary.succeeded + summary.failed + summary.cancelled <= 1:
         return None
     made = [
         plural(count, noun)
@@ -64,5 +115,7 @@ def finished_text(summary: RunSummary) -> str | None:
     ]
     text = f"Finished: {' and '.join(made) or 'nothing'} made"
     if summary.failed:
-        text += f"; {summary.failed} failed"
-    return text
+        text += f", {summary.failed} failed"
+    if summary.cancelled:
+        text += f", {summary.cancelled} cancelled"
+    return text + "."

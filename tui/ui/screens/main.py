@@ -31,11 +31,10 @@ from tui.engine.client import Launcher, ProjectClient
 from tui.engine.project import BackendChoice
 from tui.store.errors import StoreError
 from tui.ui import keys, wording
-from tui.ui.commands import PaletteCommand, StoryboardCommands
 from tui.ui.model import Board, Counts, JobBoard
 from tui.ui.screens.confirm import ConfirmScreen
 from tui.ui.screens.help import HelpScreen
-from tui.ui.session import Changes, EditorSession, Outcome, SessionOptions
+from tui.ui.session import Changes, EditorSession, SessionOptions
 from tui.ui.text import one_line, plain, plural
 from tui.ui.widgets.batch_bar import BatchBar
 from tui.ui.widgets.header import StoryHeader
@@ -56,8 +55,21 @@ BAR_REFRESH = 0.5
 INSPECT_DELAY = 0.08
 """The inspector follows the list cursor once it has rested this long."""
 REGEN_ACTIONS = frozenset(
-    {"regenerate", "new_take", "batch", "batch_all", "cancel_scene", "cancel_all", "stop_runner"}
+    {
+        "regenerate",
+        "regenerate_both",
+        "new_take",
+        "batch",
+        "batch_all",
+        "retry_failed",
+        "cancel_scene",
+        "cancel_all",
+        "stop_runner",
+    }
 )
+CONFIRM_OVER = 10
+"""A batch of more jobs than this, started from a button, asks first: on ComfyUI a stray
+Enter on a focused button would otherwise start hours of GPU work."""
 
 
 @dataclass
@@ -96,8 +108,6 @@ class MainScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = keys.bindings(keys.SCREEN_COMMANDS)
     """Declared, with their help texts and palette titles, in `tui.ui.keys`."""
-
-    COMMANDS = {StoryboardCommands}
 
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW, "-wide")]
 
@@ -266,18 +276,10 @@ class MainScreen(Screen[None]):
             self.header.backend = changes.backend
         self._show_inspector_changes(changes)
         self._show_run()
-        for failure in changes.failures:
-            scene = board.scenes.get(failure.scene_id)
-            self.app.notify(
-                f"{failure.job.kind.value.capitalize()} regeneration failed: "
-                f"{plain(failure.message, multiline=True)}",
-                title=f"Scene {scene.position}" if scene else "",
-                severity="error",
-                markup=False,
-                timeout=12,
-            )
-        if changes.finished is not None and (text := wording.finished_text(changes.finished)):
-            self.app.notify(text, markup=False)
+        for title, failed in wording.failure_toasts(changes.failures, board):
+            self.app.notify(failed, title=title, severity="error", markup=False, timeout=12)
+        if changes.finished is not None and (finished := wording.finished_text(changes.finished)):
+            self.app.notify(finished, markup=False)
         if not changes.any and not session.jobs.active and self._frame is not None:
             self._frame.pause()
 
@@ -351,29 +353,34 @@ class MainScreen(Screen[None]):
         shown = session.scene(saved.id) or saved
         inspector.scene = saved
         inspector.status = session.status(shown)
-        inspector.reasons = session.why(shown)
+        inspector.reasons = session.reasons(shown)
+        inspector.failures = session.failures_of(saved.id)
         self._show_jobs_in_inspector(saved.id)
-        self._show_media(saved)
-        self._summarise(saved, inspector.reasons)
+        self._summarise(saved, session.why(shown))
 
     def _show_jobs_in_inspector(self, scene_id: int) -> None:
-        jobs = self.session.jobs
-        self.inspector.image_busy = jobs.busy(scene_id, AssetKind.IMAGE)
-        self.inspector.video_busy = jobs.busy(scene_id, AssetKind.VIDEO)
-        self.inspector.preview = self.session.previews.get(scene_id)
+        session = self.session
+        self.inspector.image_busy = session.jobs.busy(scene_id, AssetKind.IMAGE)
+        self.inspector.video_busy = session.jobs.busy(scene_id, AssetKind.VIDEO)
+        self.inspector.failures = session.failures_of(scene_id)
+        if (scene := self.inspector.scene) is not None:
+            self._show_media(scene)
 
     def _show_media(self, scene: Scene) -> None:
         session = self.session
         still = session.still_path(scene)
+        live = session.previews.get(scene.id)
+        preview = live.data if live is not None else None
+        label = session.preview_label(scene.id)
         if scene.video is None:
-            self.inspector.media = MediaInfo(still=still)
+            self.inspector.media = MediaInfo(still, preview, label)
             return
         name = Path(scene.video.file).name
         measured = session.known_clip_length(scene)
         if measured is not None:
-            self.inspector.media = MediaInfo(still, name, measured, video_measured=True)
+            self.inspector.media = MediaInfo(still, preview, label, name, measured, True)
             return
-        self.inspector.media = MediaInfo(still, name, scene.audio_duration)
+        self.inspector.media = MediaInfo(still, preview, label, name, scene.audio_duration)
         self._measure_clip(scene)
 
     @work(group="clips", exit_on_error=False)
@@ -402,7 +409,8 @@ class MainScreen(Screen[None]):
         if scene is not None and self.inspector.scene is not None:
             if self.inspector.scene.id == scene.id:
                 self.inspector.status = self.session.status(scene)
-                self.inspector.reasons = self.session.why(scene)
+                self.inspector.reasons = self.session.reasons(scene)
+                self.inspector.failures = self.session.failures_of(scene.id)
 
     @on(Inspector.Blurred)
     def _blurred(self) -> None:
@@ -417,9 +425,10 @@ class MainScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in REGEN_ACTIONS and self.session.client is None:
             return None  # shown, but dimmed, until the project's jobs are followed
-        if action in ("edit", "back"):
-            editing = self._focus_in_inspector() or self.focused is self.filter_input
-            return editing if action == "back" else not editing
+        if action == "edit":
+            return self.focused is self.scene_list
+        if action == "back":
+            return self.focused is not self.scene_list or self._filtered()
         return True
 
     def _focus_in_inspector(self) -> bool:
@@ -444,12 +453,20 @@ class MainScreen(Screen[None]):
         result = await self.session.regenerate(scene_id, kind, force=force)
         text = wording.regenerate_text(result, self._scene_name(scene_id), kind)
         if text is not None:
-            severity = {
-                Outcome.REFUSED: "warning",
-                Outcome.RUNNER_FAILED: "error",
-                Outcome.ERROR: "error",
-            }.get(result.outcome, "information")
-            self.app.notify(text, severity=severity, markup=False)  # type: ignore[arg-type]
+            self.app.notify(text, severity=wording.severity(result), markup=False)
+
+    async def action_regenerate_both(self) -> None:
+        """`b`: this scene's image (if it needs one), then its video from it."""
+        if (scene_id := self.scene_list.highlighted) is None:
+            return
+        result = await self.session.both(scene_id)
+        text = wording.both_text(result, self._scene_name(scene_id))
+        if text is not None:
+            self.app.notify(text, severity=wording.severity(result), markup=False)
+
+    async def action_retry_failed(self) -> None:
+        result = await self.session.retry_failed()
+        self.app.notify(wording.retry_text(result), severity=wording.severity(result), markup=False)
 
     async def action_batch(self, kind: str) -> None:
         await self._batch([AssetKind(kind)])
@@ -458,21 +475,26 @@ class MainScreen(Screen[None]):
         await self._batch([AssetKind.IMAGE, AssetKind.VIDEO])
 
     @on(BatchBar.BatchRequested)
+    @work(exclusive=True, group="batch-button", exit_on_error=False)
     async def _batch_requested(self, message: BatchBar.BatchRequested) -> None:
+        self.set_focus(self.scene_list)  # a stray Enter after this must not start more work
+        size = await self.session.batch_size([message.kind])
+        if size > CONFIRM_OVER:
+            question = f"Queue {plural(size, message.kind.value + ' regeneration')}?"
+            if not await self.app.push_screen_wait(ConfirmScreen(question, yes="Queue them")):
+                return
         await self._batch([message.kind])
 
     @on(BatchBar.CancelRequested)
     async def _cancel_requested(self, message: BatchBar.CancelRequested) -> None:
+        self.set_focus(self.scene_list)
         await self.action_cancel_all()
 
     async def _batch(self, kinds: list[AssetKind]) -> None:
         result = await self.session.batch(kinds)
-        severity = "information"
-        if result.outcome is Outcome.REFUSED:
-            severity = "warning"
-        elif result.outcome in (Outcome.RUNNER_FAILED, Outcome.ERROR):
-            severity = "error"
-        self.app.notify(wording.batch_text(result, kinds), severity=severity, markup=False)  # type: ignore[arg-type]
+        self.app.notify(
+            wording.batch_text(result, kinds), severity=wording.severity(result), markup=False
+        )
 
     async def action_cancel_scene(self) -> None:
         if (scene_id := self.scene_list.highlighted) is None:
@@ -551,11 +573,19 @@ class MainScreen(Screen[None]):
         self._arrange_panes()
 
     def action_back(self) -> None:
-        if self.focused is self.filter_input:
+        """Esc: from a field (or the bar) back to the list; on the list, clear the filter."""
+        if self.focused is self.filter_input or (
+            self.focused is self.scene_list and self._filtered()
+        ):
             self.action_clear_filter()
+            self.scene_list.dirty_only = False
+            self._update_list_header()
             return
         self.set_focus(self.scene_list)
         self._arrange_panes()
+
+    def _filtered(self) -> bool:
+        return bool(self.scene_list.filter_text.strip()) or self.scene_list.dirty_only
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen(self.help_rows()))
@@ -580,7 +610,7 @@ class MainScreen(Screen[None]):
 
     # -- palette and help (from tui.ui.keys) ----------------------------------------
 
-    def palette_commands(self) -> list[PaletteCommand]:
+    def palette_commands(self) -> list[keys.PaletteCommand]:
         return keys.palette_commands(self.app, self.options.keymap)
 
     def help_rows(self) -> list[tuple[str, str, str]]:

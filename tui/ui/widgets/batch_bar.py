@@ -31,7 +31,10 @@ def batch_label(kind: AssetKind, dirty: int, missing: int) -> str:
 
 
 def run_label(run: RunView) -> str:
-    """ "Regenerating 3 images…", "Regenerating 2 images and 1 video…"."""
+    """ "Rendering: 1 image and 3 videos to go" — what is left, in one kind of count.
+
+    "Rendering", not "regenerating": a batch also makes assets that never existed.
+    """
     parts = []
     if run.images:
         parts.append(plural(run.images, "image"))
@@ -39,7 +42,7 @@ def run_label(run: RunView) -> str:
         parts.append(plural(run.videos, "video"))
     if not parts:
         return "Finishing…"
-    return f"Regenerating {' and '.join(parts)}…"
+    return f"Rendering: {' and '.join(parts)} to go"
 
 
 class BatchBar(Horizontal):
@@ -50,9 +53,9 @@ class BatchBar(Horizontal):
         height: 1;
         background: $boost;
         padding: 0 1;
-        display: none;
-        &.-shown { display: block; }
-        & > Button { margin-right: 2; min-width: 0; }
+        & > Button { margin-right: 2; min-width: 0; width: auto; }
+        & > Button:focus { text-style: bold reverse; }
+        & > #batch-clean { color: $success; width: 1fr; }
         & > #batch-images { color: $image-dirty; }
         & > #batch-videos { color: $video-dirty; }
         & > #batch-progress { width: 1fr; height: 1; }
@@ -89,6 +92,7 @@ class BatchBar(Horizontal):
             return self.batch_bar
 
     def compose(self) -> ComposeResult:
+        yield Line(id="batch-clean")
         yield Button("", id="batch-images", compact=True)
         yield Button("", id="batch-videos", compact=True)
         yield Line(id="batch-progress")
@@ -111,7 +115,11 @@ class BatchBar(Horizontal):
             return
         counts, run = self.counts, self.run
         running = run is not None
-        self.set_class(running or counts.any, "-shown")
+        # The bar is always there (saying so when all is done): the screen never shifts.
+        self.set_class(True, "-shown")
+        clean = self.query_one("#batch-clean", Line)
+        clean.set_class(running or counts.any, "-hidden")
+        clean.update(Content("✓ All up to date"))
         for kind, widget_id in (
             (AssetKind.IMAGE, "#batch-images"),
             (AssetKind.VIDEO, "#batch-videos"),
@@ -119,7 +127,10 @@ class BatchBar(Horizontal):
             button = self.query_one(widget_id, Button)
             dirty, missing = counts.of(kind)
             button.set_class(running or not (dirty or missing), "-hidden")
-            button.label = batch_label(kind, dirty, missing)
+            label = batch_label(kind, dirty, missing)
+            if str(button.label) != label:
+                button.label = label
+                button.refresh(layout=True)  # a longer label must widen the button, not be cut
             button.disabled = not self.enabled
         progress = self.query_one("#batch-progress", Line)
         progress.set_class(not running, "-hidden")
@@ -139,7 +150,7 @@ class BatchBar(Horizontal):
             "  ",
             ("━" * filled, "$accent"),
             ("━" * (BAR_CELLS - filled), "$foreground 20%"),
-            f" {run.done}/{run.total}{left}",
+            f" {run.done} of {run.total} done{left}",
         )
 
     @on(Button.Pressed, "#batch-images")

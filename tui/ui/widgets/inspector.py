@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from textual import events, on
 from textual.app import ComposeResult
-from textual.binding import BindingType
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
@@ -25,15 +25,16 @@ from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
 from tui.config import ImageRenderer
-from tui.domain.camera import CameraMovement
+from tui.domain.camera import CAMERA_OPTIONS as DOMAIN_CAMERA_OPTIONS
 from tui.domain.models import AssetKind, AssetState, Scene
-from tui.domain.staleness import SceneStatus
-from tui.ui.text import plain
+from tui.domain.staleness import Reason, SceneStatus
+from tui.ui.session import Failure
+from tui.ui.text import one_line, plain
 from tui.ui.widgets.motion import MotionControl
 from tui.ui.widgets.still import StillView
 
-CAMERA_OPTIONS = [(move.label[:1].upper() + move.label[1:], move) for move in CameraMovement]
-"""The nine moves as a menu: "Static", "Pan left", … "Roll anticlockwise"."""
+CAMERA_OPTIONS = list(DOMAIN_CAMERA_OPTIONS)
+"""The nine moves as a menu, with the same labels the why-dirty lines use."""
 
 STATE_WORDS = {
     AssetState.CLEAN: "up to date",
@@ -43,6 +44,8 @@ STATE_WORDS = {
 }
 
 FIELD_IDS = {
+    "narration": "narration",
+    "audio_duration": "duration",
     "image_prompt": "image-prompt",
     "negative_prompt": "negative-prompt",
     "seed": "seed",
@@ -59,10 +62,37 @@ class MediaInfo:
     """What the inspector says about the files, worked out by the screen."""
 
     still: Path | None = None
+    preview: bytes | None = None
+    """A running job's live frame; shown in its own place, not over the still."""
+    preview_label: str = ""
+    """ "video preview, step 12/20"."""
     video_name: str | None = None
     video_seconds: float | None = None
     video_measured: bool = False
     """True when the length was read from the file rather than taken from the narration."""
+
+
+def _reason_line(reason: Reason) -> Content:
+    """ "• image workflow changed" and, dim, the technical detail after it."""
+    line = Content(f"• {plain(reason.text)}")
+    if reason.detail:
+        line = Content.assemble(line, (f" · {one_line(reason.detail)}", "dim"))
+    return line
+
+
+class PromptArea(TextArea):
+    """A one-paragraph text field: Enter moves to the next field instead of adding a line.
+
+    A newline in a prompt is invisible on screen and means nothing to a model;
+    it used to be the commonest way to mark a scene stale by accident.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "screen.focus_next", "Next field", show=False, priority=True),
+    ]
+
+    def __init__(self, *, id: str) -> None:
+        super().__init__(id=id, soft_wrap=True, tab_behavior="focus", compact=True)
 
 
 class Inspector(VerticalScroll, can_focus=False):
@@ -81,14 +111,20 @@ class Inspector(VerticalScroll, can_focus=False):
             margin-top: 1;
         }
         & #fields > #title { margin-top: 0; color: $foreground-muted; text-style: none; }
-        & #fields > #narration { color: $foreground; text-style: italic; }
-        & #fields > .why { height: auto; }
+        & #fields > .why { height: auto; min-height: 1; }
+        & #fields > .error {
+            height: auto;
+            color: $asset-failed;
+            display: none;
+            &.-shown { display: block; }
+        }
         & #fields > #image-why { color: $image-dirty; }
         & #fields > #video-why { color: $video-dirty; }
         & #fields > #image-heading.-dirty { color: $image-dirty; }
         & #fields > #video-heading.-dirty { color: $video-dirty; }
         & #fields > .heading.-missing { color: $asset-missing; }
         & #fields > .heading.-clean { color: $success; }
+        & #fields > .heading.-failed { color: $asset-failed; }
         & #fields > .row { height: auto; width: 1fr; margin-top: 1; }
         & #fields > .row.-tight { margin-top: 0; }
         & .field-label { color: $foreground-muted; width: 9; }
@@ -100,7 +136,8 @@ class Inspector(VerticalScroll, can_focus=False):
         & .row > Select > SelectCurrent { background: $panel; }
         & .row > Select:focus > SelectCurrent { background: $accent 15%; }
         & .row > TextArea { height: 3; width: 1fr; }
-        & #video-prompt { height: 2; }
+        & #video-prompt, & #negative-prompt, & #narration { height: 2; }
+        & .row > #duration { width: 10; }
         & .row > Input { width: 1fr; }
         & .row > #seed { width: 13; }
         & .row > Select { width: 22; }
@@ -108,9 +145,12 @@ class Inspector(VerticalScroll, can_focus=False):
         & #fields > Button { margin-top: 1; text-style: bold; }
         & #fields > #regenerate-image { color: $image-dirty; background: $image-dirty 15%; }
         & #fields > #regenerate-video { color: $video-dirty; background: $video-dirty 15%; }
-        & #fields > Button:focus { background: $accent 35%; }
+        & #fields > Button:focus { background: $accent 35%; text-style: bold reverse; }
         & #fields > Button:disabled { color: $foreground-muted; background: $boost; }
-        & #fields > Button.-hidden { display: none; }
+        & #fields > Button.-hidden { visibility: hidden; }
+        & #fields > Button.-failed { color: $asset-failed; background: $asset-failed 15%; }
+        & #fields > #preview { display: none; }
+        & #fields > #preview.-shown { display: block; }
         & #fields > StillView { margin-top: 1; }
         & #fields > #edit-error {
             color: $error;
@@ -128,16 +168,16 @@ class Inspector(VerticalScroll, can_focus=False):
     """The scene shown; a new id reloads every field, the same id only the idle ones."""
     status: reactive[SceneStatus | None] = reactive(None, init=False, repaint=False)
     """Image and video states, possibly of an unsaved draft."""
-    reasons: reactive[dict[AssetKind, list[str]]] = reactive(dict, init=False, repaint=False)
-    """The why-dirty lines per kind."""
+    reasons: reactive[dict[AssetKind, list[Reason]]] = reactive(dict, init=False, repaint=False)
+    """The why-dirty lines per kind, each with its technical detail."""
+    failures: reactive[dict[AssetKind, Failure]] = reactive(dict, init=False, repaint=False)
+    """The assets whose last job failed, with the error and its time."""
     image_busy: reactive[bool] = reactive(False, init=False, repaint=False)
     """An image job for this scene is queued or running."""
     video_busy: reactive[bool] = reactive(False, init=False, repaint=False)
     """A video job for this scene is queued or running."""
     media: reactive[MediaInfo] = reactive(MediaInfo, init=False, repaint=False, always_update=True)
-    """The still to show and the clip's name and length."""
-    preview: reactive[bytes | None] = reactive(None, init=False, repaint=False)
-    """A running job's live preview; shown instead of the still while set."""
+    """The still, a running job's live preview, and the clip's name and length."""
     error: reactive[str] = reactive("", init=False, repaint=False)
     """A one-line message about the last edit that could not be saved."""
     scene_count: reactive[int] = reactive(0, init=False, repaint=False)
@@ -201,25 +241,33 @@ class Inspector(VerticalScroll, can_focus=False):
 
     def _compose_fields(self) -> ComposeResult:
         yield Static(id="title", classes="heading", markup=False)
-        yield Static(id="narration", markup=False)
+        with Horizontal(classes="row -tight"):
+            yield Label("Narration", classes="field-label")
+            yield PromptArea(id="narration")
+        with Horizontal(classes="row -tight"):
+            yield Label("Seconds", classes="field-label")
+            yield Input(id="duration", restrict=r"[0-9.]*", max_length=8, compact=True)
         yield Static(id="edit-error", markup=False)
         yield Static("Image", id="image-heading", classes="heading", markup=False)
         yield Static(id="image-why", classes="why", markup=False)
+        yield Static(id="image-error", classes="error", markup=False)
         with Horizontal(classes="row -tight"):
             yield Label("Prompt", classes="field-label")
-            yield TextArea(id="image-prompt", soft_wrap=True, tab_behavior="focus", compact=True)
+            yield PromptArea(id="image-prompt")
         with Horizontal(classes="row -tight"):
             yield Label("Negative", classes="field-label")
-            yield Input(id="negative-prompt", placeholder="keep out…", compact=True)
+            yield PromptArea(id="negative-prompt")
             yield Label("Seed", classes="field-label -after")
             yield Input(id="seed", restrict=r"[0-9]*", max_length=10, compact=True)
         yield Button("Regenerate Image", id="regenerate-image", compact=True)
         yield StillView(self.renderer, id="still")
+        yield StillView(self.renderer, id="preview")
         yield Static("Video", id="video-heading", classes="heading", markup=False)
         yield Static(id="video-why", classes="why", markup=False)
+        yield Static(id="video-error", classes="error", markup=False)
         with Horizontal(classes="row -tight"):
             yield Label("Prompt", classes="field-label")
-            yield TextArea(id="video-prompt", soft_wrap=True, tab_behavior="focus", compact=True)
+            yield PromptArea(id="video-prompt")
         with Horizontal(classes="row -tight"):
             yield Label("Camera", classes="field-label")
             yield Select(CAMERA_OPTIONS, id="camera", allow_blank=False, compact=True)
@@ -253,19 +301,13 @@ class Inspector(VerticalScroll, can_focus=False):
         title = f"Scene {scene.position}"
         if self.scene_count:
             title += f" of {self.scene_count}"
-        title += f" · narration {scene.audio_duration:.1f} s"
         self.query_one("#title", Static).update(Content(title))
-        self.query_one("#narration", Static).update(
-            Content(plain(scene.narration, multiline=True) or "(no narration)")
-        )
         drafts = self.drafts_for(scene.id)
         for field, widget_id in FIELD_IDS.items():
             widget = self.query_one(f"#{widget_id}")
             if field in drafts or (not force and widget.has_focus):
                 continue  # never overwrite what the user typed and has not saved yet
             self._load_field(widget, field, getattr(scene, field))
-        if force:
-            self.preview = None
 
     def _load_field(self, widget: Widget, field: str, value: Any) -> None:
         if isinstance(widget, TextArea):
@@ -275,7 +317,7 @@ class Inspector(VerticalScroll, can_focus=False):
                     widget.load_text(text)
             self._loaded[field] = text
         elif isinstance(widget, Input):
-            text = plain(str(value))
+            text = plain(f"{value:g}" if isinstance(value, float) else str(value))
             if widget.value != text:
                 with widget.prevent(Input.Changed):
                     widget.value = text
@@ -304,6 +346,9 @@ class Inspector(VerticalScroll, can_focus=False):
     def _watch_video_busy(self) -> None:
         self._show_states()
 
+    def _watch_failures(self) -> None:
+        self._show_states()
+
     def _show_states(self) -> None:
         status = self.status
         if status is None or not self.is_mounted:
@@ -311,45 +356,59 @@ class Inspector(VerticalScroll, can_focus=False):
         for kind, busy in ((AssetKind.IMAGE, self.image_busy), (AssetKind.VIDEO, self.video_busy)):
             state = status.of(kind)
             name = kind.value
+            failure = None if busy else self.failures.get(kind)
             heading = self.query_one(f"#{name}-heading", Static)
-            words = "regenerating…" if busy else STATE_WORDS[state]
+            words = "regenerating…" if busy else "failed" if failure else STATE_WORDS[state]
             heading.update(Content(f"{name.capitalize()} · {words}"))
             for cls, on_ in (
                 ("-dirty", state is AssetState.DIRTY),
                 ("-missing", state in (AssetState.MISSING, AssetState.NONE)),
                 ("-clean", state is AssetState.CLEAN),
+                ("-failed", failure is not None),
             ):
                 heading.set_class(on_ and not busy, cls)
-            lines = self.reasons.get(kind, []) if state is AssetState.DIRTY else []
-            why = self.query_one(f"#{name}-why", Static)
-            why.update(Content("\n".join(f"• {plain(line)}" for line in lines)))
-            why.display = bool(lines)
+            lines = self.reasons.get(kind, []) if state is not AssetState.CLEAN else []
+            # The line is always there (empty when clean), so typing never shifts the form.
+            self.query_one(f"#{name}-why", Static).update(
+                Content("\n").join(_reason_line(reason) for reason in lines)
+            )
+            error = self.query_one(f"#{name}-error", Static)
+            if failure is not None:
+                stamp = failure.when.astimezone().strftime("%H:%M")
+                error.update(
+                    Content(f"✗ failed at {stamp}: {plain(failure.message, multiline=True)}")
+                )
+            error.set_class(failure is not None, "-shown")
             button = self.query_one(f"#regenerate-{name}", Button)
-            wanted = busy or state in (AssetState.DIRTY, AssetState.MISSING)
+            wanted = busy or failure is not None or state in (AssetState.DIRTY, AssetState.MISSING)
             button.set_class(not wanted, "-hidden")
-            button.disabled = busy
-            button.label = "Regenerating…" if busy else f"Regenerate {name.capitalize()}"
+            button.set_class(failure is not None, "-failed")
+            button.disabled = busy or not wanted
+            if busy:
+                button.label = "Regenerating…"
+            elif failure is not None:
+                button.label = f"Retry {name.capitalize()}"
+            else:
+                button.label = f"Regenerate {name.capitalize()}"
 
     def _watch_media(self, media: MediaInfo) -> None:
-        self._show_media()
-
-    def _watch_preview(self) -> None:
         self._show_media()
 
     def _show_media(self) -> None:
         if not self.is_mounted:
             return
         media = self.media
-        still = self.query_one(StillView)
-        if self.preview is not None:
-            still.source = self.preview
-            still.caption = "live preview"
-        elif media.still is not None:
+        still = self.query_one("#still", StillView)
+        if media.still is not None:
             still.source = media.still
             still.caption = plain(media.still.name)
         else:
             still.source = None
             still.caption = "no image yet"
+        preview = self.query_one("#preview", StillView)
+        preview.set_class(media.preview is not None, "-shown")
+        preview.source = media.preview
+        preview.caption = media.preview_label
         if media.video_name is None:
             text = "Clip: none yet"
         else:

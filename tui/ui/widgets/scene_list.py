@@ -40,6 +40,8 @@ BAR_CELLS = 6
 IMAGE_GLYPHS = {AssetState.DIRTY: "■", AssetState.MISSING: "□"}
 VIDEO_GLYPHS = {AssetState.DIRTY: "▶", AssetState.MISSING: "▷"}
 """Different shapes as well as colours, so the two markers read apart without colour."""
+FAILED_GLYPH = "✗"
+"""The asset's last job failed: its own shape and colour, whatever its state."""
 
 
 def _no_badge(scene_id: int) -> Badge | None:
@@ -72,6 +74,7 @@ class SceneList(Widget, can_focus=True):
         "scene-list--image-dirty",
         "scene-list--video-dirty",
         "scene-list--missing",
+        "scene-list--failed",
         "scene-list--queued",
         "scene-list--bar-done",
         "scene-list--bar-todo",
@@ -94,6 +97,7 @@ class SceneList(Widget, can_focus=True):
         & > .scene-list--image-dirty { color: $image-dirty; text-style: bold; }
         & > .scene-list--video-dirty { color: $video-dirty; text-style: bold; }
         & > .scene-list--missing { color: $asset-missing; }
+        & > .scene-list--failed { color: $asset-failed; text-style: bold; }
         & > .scene-list--queued { color: $foreground-muted; }
         & > .scene-list--bar-done { color: $accent; }
         & > .scene-list--bar-todo { color: $foreground 20%; }
@@ -476,8 +480,8 @@ class SceneList(Widget, can_focus=True):
         base = self._base(selected)
         position = f" {row.position:>{self._position_width}} "
         segments = [Segment(position, base + self._part_style("scene-list--position"))]
-        segments.append(self._glyph(row.image, AssetKind.IMAGE, base))
-        segments.append(self._glyph(row.video, AssetKind.VIDEO, base))
+        segments.append(self._glyph(row, AssetKind.IMAGE, base))
+        segments.append(self._glyph(row, AssetKind.VIDEO, base))
         segments.append(Segment(" ", base))
         tail = self._badge_segments(badge, base)
         tail_width = sum(segment.cell_length for segment in tail)
@@ -489,7 +493,10 @@ class SceneList(Widget, can_focus=True):
             segments.extend(tail)
         return Strip(segments).adjust_cell_length(width, base)
 
-    def _glyph(self, state: AssetState, kind: AssetKind, base: Style) -> Segment:
+    def _glyph(self, row: Row, kind: AssetKind, base: Style) -> Segment:
+        if row.failed(kind):
+            return Segment(FAILED_GLYPH + " ", base + self._part_style("scene-list--failed"))
+        state = row.image if kind is AssetKind.IMAGE else row.video
         glyphs = IMAGE_GLYPHS if kind is AssetKind.IMAGE else VIDEO_GLYPHS
         glyph = glyphs.get(state, " ")
         if state is AssetState.DIRTY:
