@@ -22,8 +22,8 @@ import pytest
 from tests.conftest import storyboard_json
 from tests.processes import (
     make_project,
+    pid_alive,
     run,
-    runner_pid,
     start,
     wait_for_successes,
     wait_until,
@@ -241,10 +241,25 @@ def test_damage_found_mid_run_ends_regen_in_one_line(tmp_path: Path, table: str)
     lines = err.strip().splitlines()
     assert len(lines) == 1 and RECOVER in lines[0], err
     assert str(project / "storyboard.db") in lines[0]
+    wait_until(lambda: not runners_of(project), 30, "every runner of the project to exit")
     if table == "jobs":
-        wait_until(lambda: runner_pid(project) is None, 30, "the runner to stop")
         log = RunFiles(project).log.read_text(encoding="utf-8")
         assert "the database is damaged" in log
+
+
+def runners_of(project: Path) -> list[int]:
+    """Live runner processes serving `project`, found by their command line."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if str(project).encode() in argv and b"serve" in argv and pid_alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found
 
 
 # -- item 13: a full disk during COMMIT ------------------------------------------------------

@@ -11,16 +11,15 @@ import os
 import signal
 from collections import deque
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from tui.domain.jobs import JobState
-from tui.engine.client import ProjectClient
 from tui.engine.project import Project
 from tui.engine.runfiles import RunFiles
 from tui.textsafe import visible
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -55,6 +54,7 @@ def runner_line(summary: dict[str, Any]) -> str:
 
 
 async def runner_command(path: Path, action: str, *, lines: int, out: Console) -> int:
+    """`storyboard runner DIR [status|stop|log]`."""
     async with await Project.open(path) as project:
         if action == "log":
             return _show_log(RunFiles(project.folder.root), lines, out)
@@ -64,6 +64,8 @@ async def runner_command(path: Path, action: str, *, lines: int, out: Console) -
 
 
 async def _status(project: Project, out: Console) -> int:
+    from rich.text import Text
+
     summary = await runner_summary(project)
     out.print(Text(runner_line(summary)))
     files = RunFiles(project.folder.root)
@@ -85,6 +87,10 @@ async def _status(project: Project, out: Console) -> int:
 
 
 async def _stop(project: Project, out: Console) -> int:
+    from rich.text import Text
+
+    from tui.engine.client import ProjectClient
+
     files = RunFiles(project.folder.root)
     pid = files.live_pid()
     if pid is None:
@@ -124,6 +130,8 @@ async def _gone(files: RunFiles, timeout: float) -> bool:
 
 
 def _show_log(files: RunFiles, lines: int, out: Console) -> int:
+    from rich.text import Text
+
     try:
         with files.log.open(encoding="utf-8", errors="replace") as handle:
             tail = deque(handle, maxlen=max(1, lines))

@@ -43,7 +43,15 @@ from tui.engine.events import (
     ended_event,
 )
 from tui.engine.project import Project
-from tui.engine.requests import Plan, Refused
+from tui.engine.requests import (
+    Action,
+    Decision,
+    Plan,
+    Refused,
+    Request,
+    queue,
+    scene_ids_of,
+)
 from tui.store.errors import StoreError
 from tui.textsafe import one_line, visible
 
@@ -92,10 +100,50 @@ def _label(job: Job, positions: dict[int, int]) -> str:
 
 def describe_plan(plan: Plan, out: TextIO) -> None:
     """The dry run: what would run, and why, from the why-dirty data."""
-    for decision in plan.queued:
-        where = f"scene {decision.scene.position} {decision.kind.value}"
-        out.write(f"would regenerate {where}: {one_line(decision.reason)}\n")
-    out.write(f"{len(plan.queued)} job(s) would run; {len(plan.skipped)} asset(s) up to date\n")
+    preview = Preview(out, stream=False)
+    for decision in plan.decisions:
+        preview.take(decision)
+    preview.finish()
+
+
+class Preview:
+    """A dry run's decisions as they are made: lines for what would run, counts for the rest.
+
+    It keeps no scene, so a dry run of 100,000 scenes stays small. `stream`
+    writes lines as they come (from the database's thread); without it they
+    wait for `finish()`, in case a refusal means nothing should be printed.
+    """
+
+    def __init__(self, out: TextIO | None, *, stream: bool) -> None:
+        self.out = out
+        self.stream = stream
+        self.lines: list[str] = []
+        self.queued = 0
+        self.skipped = 0
+        self.refused: list[Decision] = []
+
+    def take(self, decision: Decision) -> None:
+        if decision.action is Action.QUEUE:
+            self.queued += 1
+            if self.out is not None:
+                where = f"scene {decision.scene.position} {decision.kind.value}"
+                self.lines.append(f"would regenerate {where}: {one_line(decision.reason)}\n")
+                if self.stream and len(self.lines) >= 1000:
+                    self._flush()
+        elif decision.action is Action.SKIP:
+            self.skipped += 1
+        else:
+            self.refused.append(decision)
+
+    def _flush(self) -> None:
+        if self.out is not None:
+            self.out.write("".join(self.lines))
+        self.lines.clear()
+
+    def finish(self) -> None:
+        self._flush()
+        if self.out is not None:
+            self.out.write(f"{self.queued} job(s) would run; {self.skipped} asset(s) up to date\n")
 
 
 async def regen(
@@ -117,13 +165,22 @@ async def regen(
         "explicit": bool(request.positions),
     }
     client = client or ProjectClient(project, role="cli")
-    preview = await client.request(request.kinds, dry_run=True, **options)
+    wanted = Request(
+        kinds=tuple(request.kinds),
+        scene_ids=scene_ids_of(scene_ids),
+        include_missing=request.include_missing,
+        force=request.force,
+        explicit=bool(request.positions),
+    )
+    # Only named scenes can be refused, so only then must the lines wait for the verdict.
+    preview = Preview(out if request.dry_run else None, stream=not wanted.explicit)
+    await queue(project.store, wanted, client.context, dry_run=True, sink=preview.take)
     if preview.refused:
         for decision in preview.refused:
             print(f"storyboard: error: {one_line(decision.reason)}", file=sys.stderr)
         return EXIT_USAGE
     if request.dry_run:
-        describe_plan(preview, out)
+        preview.finish()
         return EXIT_OK
     await client.start()
     try:

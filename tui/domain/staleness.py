@@ -11,13 +11,18 @@ snapshot stored before this rule, with the whitespace in it) dirties nothing.
 A scene with an empty (or whitespace-only) prompt has state `none` for that
 asset, file or not: there is nothing to make. An existing file is kept and
 still shown; "why" says so in one line.
+
+An asset whose file is gone from disk is `missing`, like one never made. The
+domain does no I/O: callers pass `present`, a check of a stored file name
+(the store answers it from a listing of the asset folders, not a stat per
+scene). Without it, every stored file counts as present.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +42,9 @@ VIDEO_INPUT_KEYS = (
 )
 PROMPT_KEYS = frozenset({"image_prompt", "negative_prompt", "video_prompt"})
 
+Present = Callable[[str], bool]
+"""Whether a stored asset file (`assets/images/…`) is on disk now."""
+
 
 def fingerprint(inputs: Mapping[str, Any]) -> str:
     """A short stable hash of an input snapshot; key order never matters."""
@@ -54,7 +62,7 @@ def canonical(inputs: Mapping[str, Any]) -> dict[str, Any]:
 
 def same_inputs(stored: Mapping[str, Any], current: Mapping[str, Any]) -> bool:
     """Whether an asset made from `stored` is what `current` asks for."""
-    return canonical(stored) == canonical(current)
+    return stored == current or canonical(stored) == canonical(current)
 
 
 def image_inputs(scene: Scene, settings: RenderSettings) -> InputSnapshot:
@@ -119,12 +127,20 @@ def current_inputs(scene: Scene, kind: AssetKind, settings: RenderSettings) -> I
     return video_inputs(scene, settings)
 
 
-def asset_state(scene: Scene, kind: AssetKind, settings: RenderSettings) -> AssetState:
-    """Clean, dirty, missing (a prompt but no file) or none (no prompt, file or not)."""
+def gone(asset: Asset | None, present: Present | None) -> bool:
+    """An asset the database records whose file is not on disk."""
+    return asset is not None and present is not None and not present(asset.file)
+
+
+def asset_state(
+    scene: Scene, kind: AssetKind, settings: RenderSettings, present: Present | None = None
+) -> AssetState:
+    """Clean, dirty, missing (a prompt but no file, or its file is gone) or none (no prompt,
+    file or not)."""
     if not scene.prompt(kind).strip():
         return AssetState.NONE
     asset = scene.asset(kind)
-    if asset is None:
+    if asset is None or gone(asset, present):
         return AssetState.MISSING
     if not same_inputs(asset.inputs, current_inputs(scene, kind, settings)):
         return AssetState.DIRTY
@@ -142,10 +158,12 @@ class SceneStatus:
         return self.image if kind is AssetKind.IMAGE else self.video
 
 
-def scene_status(scene: Scene, settings: RenderSettings) -> SceneStatus:
+def scene_status(
+    scene: Scene, settings: RenderSettings, present: Present | None = None
+) -> SceneStatus:
     return SceneStatus(
-        image=asset_state(scene, AssetKind.IMAGE, settings),
-        video=asset_state(scene, AssetKind.VIDEO, settings),
+        image=asset_state(scene, AssetKind.IMAGE, settings, present),
+        video=asset_state(scene, AssetKind.VIDEO, settings, present),
     )
 
 
@@ -261,12 +279,19 @@ def _kept(kind: AssetKind, asset: Asset | None) -> list[Reason]:
     return [Reason(f"no {kind.value} prompt; the old {kind.value} is kept", asset.file)]
 
 
-def reasons(scene: Scene, settings: RenderSettings) -> dict[AssetKind, list[Reason]]:
+def reasons(
+    scene: Scene,
+    settings: RenderSettings,
+    present: Present | None = None,
+    status: SceneStatus | None = None,
+) -> dict[AssetKind, list[Reason]]:
     """Why each asset is not clean, as `Reason`s: empty exactly for a clean asset
-    or a `none` one without a file."""
-    image_state = asset_state(scene, AssetKind.IMAGE, settings)
+    or a `none` one without a file. `status`, if the caller has it, saves judging twice."""
+    if status is None:
+        status = scene_status(scene, settings, present)
+    image_state = status.image
     image = _reasons_of(scene, AssetKind.IMAGE, image_state, settings)
-    video_state = asset_state(scene, AssetKind.VIDEO, settings)
+    video_state = status.video
     if video_state is not AssetState.DIRTY or scene.video is None:
         video = _reasons_of(scene, AssetKind.VIDEO, video_state, settings)
         return {AssetKind.IMAGE: image, AssetKind.VIDEO: video}
@@ -296,12 +321,20 @@ def _reasons_of(
     if state is AssetState.NONE:
         return _kept(kind, asset)
     if state is AssetState.MISSING:
+        if asset is not None:
+            return [Reason(f"the {kind.value} file is gone", asset.file)]
         return [Reason(f"no {kind.value} yet")]
     if state is AssetState.CLEAN or asset is None:
         return []
     return _diff_reasons(kind, asset.inputs, current_inputs(scene, kind, settings))
 
 
-def why(scene: Scene, settings: RenderSettings) -> dict[AssetKind, list[str]]:
+def why(
+    scene: Scene,
+    settings: RenderSettings,
+    present: Present | None = None,
+    status: SceneStatus | None = None,
+) -> dict[AssetKind, list[str]]:
     """The reasons as plain lines, e.g. `camera: Static → Pan left`; see `reasons`."""
-    return {kind: [r.text for r in found] for kind, found in reasons(scene, settings).items()}
+    found = reasons(scene, settings, present, status)
+    return {kind: [r.text for r in lines] for kind, lines in found.items()}

@@ -565,7 +565,7 @@ class Engine:
         """Point a video at the scene's current still, now that no image job is pending."""
         scene = await self.project.store.scene(job.scene_id)
         still = scene.image
-        if still is None:
+        if still is None or not await asyncio.to_thread(self._on_disk, still.file):
             await self._end(job, JobState.FAILED, NO_IMAGE)
             return None
         if job.params.get("image_file") == still.file and job.depends_on is None:
@@ -580,6 +580,14 @@ class Engine:
         )
         params["image_file"] = still.file
         return job.model_copy(update={"params": params, "params_hash": fingerprint(params)})
+
+    def _on_disk(self, relative: str) -> bool:
+        """One stat for the one still a video is about to be made from (its file may have
+        been deleted since anyone listed the folder)."""
+        try:
+            return self.project.folder.resolve_asset(relative).is_file()
+        except StoreError:
+            return False
 
     def _staging(self, job: Job) -> Path:
         position = int(job.params.get("position", 0))
@@ -661,7 +669,10 @@ class Engine:
             log.exception("finishing %s failed", job.label)
             async with self._mutex:
                 if job.id in self._jobs:
-                    await self._end(job, JobState.FAILED, _message(error))
+                    try:
+                        await self._end(job, JobState.FAILED, _message(error))
+                    except StoreError as again:  # the database itself is what failed
+                        log.error("cannot record that %s failed: %s", job.label, again)
 
     async def _fail_finish(self, job: Job, message: str) -> None:
         async with self._mutex:

@@ -6,6 +6,7 @@ one goes through the same validation and the same single transaction.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,6 +117,7 @@ class Project:
         except BaseException:
             await store.close()
             raise
+        await asyncio.to_thread(store.files.refresh)
         settings = RenderSettings(
             width=info.width,
             height=info.height,
@@ -153,10 +155,25 @@ class Project:
         return await self.store.update_scene(scene_id, changes)
 
     def status(self, scene: Scene) -> SceneStatus:
-        return scene_status(scene, self.settings)
+        """Both states; an asset whose file is gone is `missing` (a set lookup, no stat)."""
+        return scene_status(scene, self.settings, self.store.files.has)
 
     def why(self, scene: Scene) -> dict[AssetKind, list[str]]:
-        return why(scene, self.settings)
+        return why(scene, self.settings, self.store.files.has)
+
+    def has_file(self, relative: str) -> bool:
+        """Whether a stored asset file is on disk, as of the last `refresh_files()`."""
+        return self.store.files.has(relative)
+
+    async def refresh_files(self) -> frozenset[str]:
+        """Look again at the asset folders whose mtime moved (a few `stat`s when none did).
+
+        Returns the stored names (`assets/images/…`) that appeared or vanished since
+        the last look: the scenes pointing at them must be judged again. The TUI
+        calls this from its change poll; the CLI and the runner look at open and
+        before deciding a batch.
+        """
+        return await asyncio.to_thread(self.store.files.refresh)
 
     def asset_path(self, relative: str) -> Path:
         return self.folder.resolve_asset(relative)

@@ -9,6 +9,7 @@ jobs is the runner's business (`tui.engine.engine`), not the requester's.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -21,8 +22,10 @@ from tui.domain.models import SEED_LIMIT, AssetKind, AssetState, RenderSettings,
 from tui.domain.staleness import (
     IMAGE_INPUT_KEYS,
     VIDEO_INPUT_KEYS,
+    Present,
     asset_state,
     fingerprint,
+    gone,
     image_inputs,
     video_inputs,
     why,
@@ -58,15 +61,19 @@ class Why(StrEnum):
     MISSING = "missing"
     NEW_TAKE = "new_take"
     NO_PROMPT = "no_prompt"
+    GONE = "gone"
+    """The file was made once and has been deleted since."""
     MISSING_NOT_ASKED = "missing_not_asked"
     UP_TO_DATE = "up_to_date"
     ALREADY_QUEUED = "already_queued"
     NO_IMAGE = "no_image"
+    IMAGE_GONE = "image_gone"
+    """The video's still was deleted from disk: nothing to animate until it is remade."""
     IMAGE_STALE = "image_stale"
     """The video's image is stale and not being remade: a video made now would be stale."""
 
 
-WAITS_FOR_IMAGE = frozenset({Why.NO_IMAGE, Why.IMAGE_STALE})
+WAITS_FOR_IMAGE = frozenset({Why.NO_IMAGE, Why.IMAGE_GONE, Why.IMAGE_STALE})
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,8 @@ def describe(decision: Decision) -> str:
             return decision.detail or f"{name}'s {kind} is stale"
         case Why.MISSING:
             return f"no {kind} yet"
+        case Why.GONE:
+            return f"the {kind} file is gone"
         case Why.NEW_TAKE:
             return "forced new take"
         case Why.NO_PROMPT:
@@ -108,6 +117,8 @@ def describe(decision: Decision) -> str:
             return f"{name}'s {kind} is already queued"
         case Why.NO_IMAGE:
             return f"{NO_IMAGE} ({name.lower()} has none yet)"
+        case Why.IMAGE_GONE:
+            return f"{NO_IMAGE} ({name.lower()}'s image file is gone; regenerate the image)"
         case Why.IMAGE_STALE:
             return f"{name}'s image is stale; regenerate the image first (or regenerate both)"
     return str(decision.why)
@@ -197,41 +208,56 @@ def job_params(scene: Scene, kind: AssetKind, context: QueueContext) -> dict[str
     }
 
 
-def decide(tx: Tx, request: Request, context: QueueContext, *, dry_run: bool) -> Plan:
-    """Judge every asset the request covers and, unless `dry_run`, queue the work."""
-    scenes = tx.scenes(request.scene_ids)
+def decide(
+    tx: Tx,
+    request: Request,
+    context: QueueContext,
+    *,
+    dry_run: bool,
+    present: Present | None = None,
+    sink: Callable[[Decision], None] | None = None,
+) -> Plan:
+    """Judge every asset the request covers and, unless `dry_run`, queue the work.
+
+    `present` says which stored files are on disk: one that is gone counts as
+    missing, and its scene's video cannot be made until the still is remade.
+    Scenes are read a row at a time, images first, then videos (the order the
+    jobs are queued in). With `sink`, each decision goes there instead of into
+    the plan, so a dry run of 100,000 scenes keeps none of them.
+    """
     active: dict[tuple[int, AssetKind], list[Job]] = {}
     for job in tx.active_jobs(None if request.scene_ids is None else request.scene_ids):
         active.setdefault((job.scene_id, job.kind), []).append(job)
     plan = Plan()
+    keep = sink or plan.decisions.append
     queued_images: dict[int, int | None] = {}
     """Scenes whose image this request queues (None in a dry run: no id yet)."""
     for kind in KINDS_IMAGES_FIRST:
         if kind not in request.kinds:
             continue
+        scenes = tx.iter_scenes() if request.scene_ids is None else tx.scenes(request.scene_ids)
         for scene in scenes:
-            decision = _decide_one(tx, scene, kind, request, context, active, queued_images)
+            decision = _decide_one(scene, kind, request, context, active, queued_images, present)
             if dry_run or decision.action is not Action.QUEUE:
                 if kind is AssetKind.IMAGE and decision.action is Action.QUEUE:
                     queued_images[scene.id] = None
-                plan.decisions.append(decision)
+                keep(decision)
                 continue
-            decision = _queue(tx, decision, context, active, queued_images)
-            plan.decisions.append(decision)
+            keep(_queue(tx, decision, context, active, queued_images))
     return plan
 
 
 def _decide_one(
-    tx: Tx,
     scene: Scene,
     kind: AssetKind,
     request: Request,
     context: QueueContext,
     active: dict[tuple[int, AssetKind], list[Job]],
     queued_images: dict[int, int | None],
+    present: Present | None,
 ) -> Decision:
     settings = context.settings
-    state = asset_state(scene, kind, settings)
+    state = asset_state(scene, kind, settings, present)
     refuse_or_skip = Action.REFUSE if request.explicit else Action.SKIP
     if state is AssetState.NONE:
         return Decision(scene, kind, refuse_or_skip, Why.NO_PROMPT)
@@ -244,12 +270,15 @@ def _decide_one(
         if not image_coming:
             if scene.image is None:
                 return Decision(scene, kind, refuse_or_skip, Why.NO_IMAGE)
+            if gone(scene.image, present):
+                return Decision(scene, kind, refuse_or_skip, Why.IMAGE_GONE)
             if asset_state(scene, AssetKind.IMAGE, settings) is AssetState.DIRTY:
                 return Decision(scene, kind, refuse_or_skip, Why.IMAGE_STALE)
     if state is AssetState.CLEAN:
         return Decision(scene, kind, Action.QUEUE, Why.NEW_TAKE)
     if state is AssetState.MISSING:
-        return Decision(scene, kind, Action.QUEUE, Why.MISSING)
+        missing = Why.GONE if scene.asset(kind) is not None else Why.MISSING
+        return Decision(scene, kind, Action.QUEUE, missing)
     lines = why(scene, settings).get(kind, [])
     return Decision(scene, kind, Action.QUEUE, Why.DIRTY, "; ".join(lines))
 
@@ -301,12 +330,27 @@ def _queue(
 
 
 async def queue(
-    store: ProjectStore, request: Request, context: QueueContext, *, dry_run: bool = False
+    store: ProjectStore,
+    request: Request,
+    context: QueueContext,
+    *,
+    dry_run: bool = False,
+    sink: Callable[[Decision], None] | None = None,
 ) -> Plan:
-    """Decide and (unless `dry_run`) queue, in one transaction."""
+    """Decide and (unless `dry_run`) queue, in one transaction.
+
+    The asset folders are looked at first (a few `stat`s unless one changed), so a
+    file deleted since the last look is remade as missing, never assumed there.
+    """
+    await asyncio.to_thread(store.files.refresh)
+    present = store.files.has
     if dry_run:
-        return await store.read(lambda tx: decide(tx, request, context, dry_run=True))
-    return await store.atomically(lambda tx: decide(tx, request, context, dry_run=False))
+        return await store.read(
+            lambda tx: decide(tx, request, context, dry_run=True, present=present, sink=sink)
+        )
+    return await store.atomically(
+        lambda tx: decide(tx, request, context, dry_run=False, present=present, sink=sink)
+    )
 
 
 def cancel_jobs(tx: Tx, scene_id: int | None = None, kind: AssetKind | None = None) -> list[Job]:

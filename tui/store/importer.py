@@ -137,6 +137,7 @@ def describe_validation(error: ValidationError) -> str:
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def _unpaired_surrogate(raw: Any) -> tuple[int | str, ...] | None:
@@ -170,14 +171,17 @@ def load_source(source: Path) -> tuple[StoryboardIn, Path]:
     if not manifest.is_file():
         raise StoreError(f"{source}: no such storyboard file or sample folder")
     try:
-        raw = json.loads(manifest.read_text(encoding="utf-8"))
+        text = manifest.read_text(encoding="utf-8")
+        raw = json.loads(text)
     except (OSError, UnicodeDecodeError) as error:
         raise StoreError(f"{manifest}: cannot read ({error})") from None
     except json.JSONDecodeError as error:
         raise StoreError(f"{manifest}: not valid JSON ({error})") from None
     except RecursionError:
         raise StoreError(f"{manifest}: not valid JSON (nested too deeply)") from None
-    where = _unpaired_surrogate(raw)
+    # A lone surrogate can only come from a `\\udXXX` escape (the file is UTF-8), so
+    # the walk over every value is needed only when the text holds one.
+    where = _unpaired_surrogate(raw) if _SURROGATE_ESCAPE.search(text) else None
     if where is not None:
         raise StoreError(
             f"{manifest}: {_where(where)}: is not valid text (an unpaired surrogate escape)"
@@ -257,6 +261,8 @@ async def _import_assets(
 ) -> None:
     created = datetime.now(UTC)
     for position, (scene_in, scene_id) in enumerate(zip(data.scenes, ids, strict=True), start=1):
+        if scene_in.image is None and scene_in.video is None:
+            continue  # most imports ship no files: no need to read the scene back
         scene = await store.scene(scene_id)
         if scene_in.image is not None:
             file, digest = _copy_in(base, scene_in.image.file, folder, AssetKind.IMAGE, position)
@@ -323,7 +329,7 @@ async def create_project(dest: Path, source: Path) -> ProjectFolder:
             for position, (scene, values) in enumerate(zip(data.scenes, fields, strict=True), 1):
                 if scene.audio_file:
                     values["audio_file"] = _copy_audio(base, scene.audio_file, folder, position)
-            ids = await store.add_scenes(fields)
+            ids = await store.add_scenes(fields, normalized=True)
             await _import_assets(store, folder, base, data, ids, settings)
         finally:
             await store.close()

@@ -25,10 +25,13 @@ from urllib.parse import quote
 
 import aiosqlite
 
+from tui.domain.camera import CameraMovement
 from tui.domain.edits import EDITABLE_FIELDS, normalize
 from tui.domain.jobs import Job, JobState
 from tui.domain.models import Asset, AssetKind, ProjectInfo, Scene
 from tui.store.errors import DatabaseDamaged, NotFoundError, StoreError
+from tui.store.folder import ProjectFolder
+from tui.store.presence import AssetFiles
 from tui.store.schema import LATEST_VERSION, MIGRATIONS
 from tui.store.transaction import (
     JOB_COLUMNS,
@@ -216,6 +219,8 @@ class ProjectStore:
         self._damage_listeners: list[DamageListener] = []
         self.damage: DatabaseDamaged | None = None
         """The first damage this process found in the file, if any."""
+        self.files = AssetFiles(ProjectFolder(path.parent))
+        """Which of the project's asset files are on disk (listed at first use)."""
         self._tidy_on_close = False
         """A reader that made the -wal and -shm files lets SQLite remove them again."""
 
@@ -437,41 +442,54 @@ class ProjectStore:
 
     # -- scenes ------------------------------------------------------------
 
-    async def add_scenes(self, scenes: Iterable[Mapping[str, Any]]) -> list[int]:
-        """Append scenes in one transaction; used by import."""
+    async def add_scenes(
+        self, scenes: Iterable[Mapping[str, Any]], *, normalized: bool = False
+    ) -> list[int]:
+        """Append scenes in one transaction; used by import.
+
+        `normalized`: the values already passed the edit rules (the importer's
+        models apply them), so they are not checked twice.
+        """
         rows = [
-            (fields, {name: normalize(name, fields[name]) for name in EDITABLE_FIELDS})
+            (
+                fields,
+                {name: fields[name] for name in EDITABLE_FIELDS}
+                if normalized
+                else {name: normalize(name, fields[name]) for name in EDITABLE_FIELDS},
+            )
             for fields in scenes
         ]
 
         def work(tx: Tx) -> list[int]:
             rev = tx.rev
             row = tx.db.execute("SELECT coalesce(max(position), 0) FROM scenes").fetchone()
-            position = int(row[0]) if row else 0
-            ids: list[int] = []
-            for fields, values in rows:
-                position += 1
-                cursor = tx.db.execute(
-                    "INSERT INTO scenes (position, narration, audio_file, audio_duration, "
-                    "image_prompt, negative_prompt, seed, video_prompt, camera, motion, rev) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        position,
-                        values["narration"],
-                        fields.get("audio_file"),
-                        values["audio_duration"],
-                        values["image_prompt"],
-                        values["negative_prompt"],
-                        values["seed"],
-                        values["video_prompt"],
-                        values["camera"].value,
-                        values["motion"],
-                        rev,
-                    ),
+            first = int(row[0]) + 1 if row else 1
+            values = [
+                (
+                    position,
+                    values["narration"],
+                    fields.get("audio_file"),
+                    values["audio_duration"],
+                    values["image_prompt"],
+                    values["negative_prompt"],
+                    values["seed"],
+                    values["video_prompt"],
+                    CameraMovement(values["camera"]).value,
+                    values["motion"],
+                    rev,
                 )
-                assert cursor.lastrowid is not None
-                ids.append(cursor.lastrowid)
-            return ids
+                for position, (fields, values) in enumerate(rows, start=first)
+            ]
+            tx.db.executemany(
+                "INSERT INTO scenes (position, narration, audio_file, audio_duration, "
+                "image_prompt, negative_prompt, seed, video_prompt, camera, motion, rev) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                values,
+            )
+            found = tx.db.execute(
+                "SELECT id FROM scenes WHERE position >= ? ORDER BY position", (first,)
+            ).fetchall()
+            return [int(scene_id) for (scene_id,) in found]
 
         return await self.atomically(work)
 
@@ -487,6 +505,10 @@ class ProjectStore:
 
     async def scene_count(self) -> int:
         rows = await self._rows("SELECT count(*) FROM scenes")
+        return int(rows[0][0]) if rows else 0
+
+    async def last_position(self) -> int:
+        rows = await self._rows("SELECT coalesce(max(position), 0) FROM scenes")
         return int(rows[0][0]) if rows else 0
 
     async def scene_at(self, position: int) -> Scene:

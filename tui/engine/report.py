@@ -1,0 +1,94 @@
+"""Every scene's state, judged while the rows stream by: `storyboard status` at any size.
+
+A project of 100,000 scenes does not fit in a few hundred megabytes as
+models, and does not need to: a report reads the scenes in position order
+inside one read transaction (one consistent snapshot), judges each one as it
+arrives and hands it on, keeping nothing but the tallies. The consumer (the
+CLI's table or JSON writer) runs on the database's thread, so the whole
+report is one hop, and prints as it goes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from tui.domain.models import AssetKind, AssetState, RenderSettings, Scene
+from tui.domain.staleness import Present, SceneStatus, gone, scene_status, why
+from tui.store.repository import ProjectStore
+from tui.store.transaction import Tx
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class SceneReport:
+    """One scene as `status` shows it."""
+
+    scene: Scene
+    status: SceneStatus
+    why: dict[AssetKind, list[str]]
+    image_file: str | None
+    """The still's stored name, or None when there is none or its file is gone."""
+    video_file: str | None
+
+
+@dataclass
+class Tally:
+    """How many assets are in each state, per kind, for the summary line and the batch bar."""
+
+    counts: dict[AssetKind, dict[AssetState, int]] = field(
+        default_factory=lambda: {kind: dict.fromkeys(AssetState, 0) for kind in AssetKind}
+    )
+    scenes: int = 0
+
+    def add(self, status: SceneStatus) -> None:
+        self.scenes += 1
+        self.counts[AssetKind.IMAGE][status.image] += 1
+        self.counts[AssetKind.VIDEO][status.video] += 1
+
+    def line(self) -> str:
+        """ "1 dirty images, 2 missing · 3 dirty videos, 2 missing"."""
+        parts = []
+        for kind in AssetKind:
+            dirty = self.counts[kind][AssetState.DIRTY]
+            missing = self.counts[kind][AssetState.MISSING]
+            parts.append(f"{dirty} dirty {kind.value}s, {missing} missing")
+        return " · ".join(parts)
+
+
+def reports(
+    tx: Tx, settings: RenderSettings, present: Present, tally: Tally
+) -> Iterator[SceneReport]:
+    """Each scene, judged, in position order, as its row is read; counted into `tally`."""
+    for scene in tx.iter_scenes():
+        status = scene_status(scene, settings, present)
+        tally.add(status)
+        image, video = scene.image, scene.video
+        yield SceneReport(
+            scene=scene,
+            status=status,
+            why=why(scene, settings, present, status),
+            image_file=None if image is None or gone(image, present) else image.file,
+            video_file=None if video is None or gone(video, present) else video.file,
+        )
+
+
+async def report(
+    store: ProjectStore,
+    settings: RenderSettings,
+    consume: Callable[[Iterator[SceneReport], Tally], T],
+) -> T:
+    """Run `consume` over every scene's report inside one read transaction.
+
+    `consume` runs on the database's thread; it may write output as it goes.
+    The tally is complete once the iterator is exhausted.
+    """
+    present = store.files.has
+
+    def work(tx: Tx) -> T:
+        tally = Tally()
+        return consume(reports(tx, settings, present, tally), tally)
+
+    return await store.read(work)
