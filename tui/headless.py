@@ -15,18 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
+from typing import TYPE_CHECKING, Any, TextIO
 
 from tui.domain.jobs import Job, JobState
 from tui.domain.models import AssetKind
@@ -54,6 +43,9 @@ from tui.engine.requests import (
 )
 from tui.store.errors import StoreError
 from tui.textsafe import one_line, visible
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -110,14 +102,17 @@ class Preview:
     """A dry run's decisions as they are made: lines for what would run, counts for the rest.
 
     It keeps no scene, so a dry run of 100,000 scenes stays small. `stream`
-    writes lines as they come (from the database's thread); without it they
-    wait for `finish()`, in case a refusal means nothing should be printed.
+    writes image lines as they come (from the database's thread); video lines
+    wait for the end, so images are listed first, as they would run. Without
+    `stream` everything waits for `finish()`, in case a refusal means nothing
+    should be printed.
     """
 
     def __init__(self, out: TextIO | None, *, stream: bool) -> None:
         self.out = out
         self.stream = stream
         self.lines: list[str] = []
+        self.video_lines: list[str] = []
         self.queued = 0
         self.skipped = 0
         self.refused: list[Decision] = []
@@ -127,7 +122,11 @@ class Preview:
             self.queued += 1
             if self.out is not None:
                 where = f"scene {decision.scene.position} {decision.kind.value}"
-                self.lines.append(f"would regenerate {where}: {one_line(decision.reason)}\n")
+                line = f"would regenerate {where}: {one_line(decision.reason)}\n"
+                if decision.kind is AssetKind.IMAGE:
+                    self.lines.append(line)
+                else:
+                    self.video_lines.append(line)
                 if self.stream and len(self.lines) >= 1000:
                     self._flush()
         elif decision.action is Action.SKIP:
@@ -141,6 +140,8 @@ class Preview:
         self.lines.clear()
 
     def finish(self) -> None:
+        self.lines.extend(self.video_lines)
+        self.video_lines.clear()
         self._flush()
         if self.out is not None:
             self.out.write(f"{self.queued} job(s) would run; {self.skipped} asset(s) up to date\n")
@@ -428,6 +429,16 @@ class _RichView(_View):
 
     def __init__(self, out: TextIO, positions: dict[int, int]) -> None:
         super().__init__(out, positions)
+        # Rich loads only when there is a terminal to draw bars on.
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
         self.console = Console(file=out, highlight=False)
         self.bars = Progress(
             TextColumn("{task.description}"),
@@ -462,4 +473,6 @@ class _RichView(_View):
             self.bars.remove_task(task)
         self.bars.update(self.overall, completed=tally.done)
         if not outcome.startswith("done"):
+            from rich.text import Text
+
             self.console.print(Text(f"{_label(job, self.positions)}: {outcome}"))

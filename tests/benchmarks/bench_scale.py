@@ -30,6 +30,7 @@ import asyncio
 import json
 import os
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -79,36 +80,42 @@ else:
 """
 
 
+LAUNCHER = r"""
+import os, sys, time
+started = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+wall = time.perf_counter() - started
+sys.stderr.write(f"\n@@ {os.waitstatus_to_exitcode(status)} {wall} {usage.ru_maxrss}\n")
+"""
+"""Runs one command and reports its wall time and peak memory. Linux carries a process's
+peak resident size across fork and exec, so the command is started from this small
+process rather than from the benchmark, whose own memory would otherwise be counted."""
+
+
 class _Child:
-    """A process whose own peak memory we can read: wait4 on it ourselves."""
+    """One command, timed as a whole process, with its own peak memory."""
 
     def __init__(self, command: Sequence[str | Path]) -> None:
         self.command = [str(part) for part in command]
 
     def run(self) -> tuple[float, float, str]:
-        out_file = tempfile.TemporaryFile()
-        err_file = tempfile.TemporaryFile()
         env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "160"}
-        started = time.perf_counter()
-        pid = os.posix_spawn(
-            self.command[0],
-            self.command,
-            env,
-            file_actions=[
-                (os.POSIX_SPAWN_DUP2, out_file.fileno(), 1),
-                (os.POSIX_SPAWN_DUP2, err_file.fileno(), 2),
-            ],
+        done = subprocess.run(
+            [sys.executable, "-S", "-c", LAUNCHER, *self.command],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
         )
-        _, status, usage = os.wait4(pid, 0)
-        wall = time.perf_counter() - started
-        out_file.seek(0)
-        err_file.seek(0)
-        out = out_file.read().decode(errors="replace")
-        err = err_file.read().decode(errors="replace")
-        if os.waitstatus_to_exitcode(status) != 0:
-            raise RuntimeError(f"{' '.join(self.command[2:5])} failed: {err[-500:]}")
-        lines = out.strip().splitlines()
-        return wall, usage.ru_maxrss / 1024, lines[-1] if lines else ""
+        *err, report = done.stderr.rstrip("\n").split("\n")
+        code, wall, peak_kb = report.removeprefix("@@ ").split()
+        if int(code) != 0:
+            raise RuntimeError(f"{' '.join(self.command[2:5])} failed: {' '.join(err)[-500:]}")
+        lines = done.stdout.strip().splitlines()
+        return float(wall), int(peak_kb) / 1024, lines[-1] if lines else ""
 
 
 def storyboard(*args: str | Path) -> _Child:

@@ -221,9 +221,11 @@ def decide(
 
     `present` says which stored files are on disk: one that is gone counts as
     missing, and its scene's video cannot be made until the still is remade.
-    Scenes are read a row at a time, images first, then videos (the order the
-    jobs are queued in). With `sink`, each decision goes there instead of into
-    the plan, so a dry run of 100,000 scenes keeps none of them.
+    Scenes are read a row at a time, images first, then videos: the order the
+    jobs are queued in. A dry run queues nothing, so it reads the scenes once
+    and judges both kinds of each in turn; its plan still lists images first.
+    With `sink`, each decision goes there instead of into the plan (a dry run's
+    in scene order), so a dry run of 100,000 scenes keeps none of them.
     """
     active: dict[tuple[int, AssetKind], list[Job]] = {}
     for job in tx.active_jobs(None if request.scene_ids is None else request.scene_ids):
@@ -232,15 +234,32 @@ def decide(
     keep = sink or plan.decisions.append
     queued_images: dict[int, int | None] = {}
     """Scenes whose image this request queues (None in a dry run: no id yet)."""
+    if dry_run:
+        videos: list[Decision] = []
+        later = sink or videos.append
+        scenes = tx.iter_scenes() if request.scene_ids is None else tx.scenes(request.scene_ids)
+        for scene in scenes:
+            for kind in KINDS_IMAGES_FIRST:
+                if kind not in request.kinds:
+                    continue
+                decision = _decide_one(
+                    scene, kind, request, context, active, queued_images, present
+                )
+                if kind is AssetKind.IMAGE:
+                    if decision.action is Action.QUEUE:
+                        queued_images[scene.id] = None
+                    keep(decision)
+                else:
+                    later(decision)
+        plan.decisions.extend(videos)
+        return plan
     for kind in KINDS_IMAGES_FIRST:
         if kind not in request.kinds:
             continue
         scenes = tx.iter_scenes() if request.scene_ids is None else tx.scenes(request.scene_ids)
         for scene in scenes:
             decision = _decide_one(scene, kind, request, context, active, queued_images, present)
-            if dry_run or decision.action is not Action.QUEUE:
-                if kind is AssetKind.IMAGE and decision.action is Action.QUEUE:
-                    queued_images[scene.id] = None
+            if decision.action is not Action.QUEUE:
                 keep(decision)
                 continue
             keep(_queue(tx, decision, context, active, queued_images))
@@ -279,7 +298,7 @@ def _decide_one(
     if state is AssetState.MISSING:
         missing = Why.GONE if scene.asset(kind) is not None else Why.MISSING
         return Decision(scene, kind, Action.QUEUE, missing)
-    lines = why(scene, settings).get(kind, [])
+    lines = why(scene, settings, present).get(kind, [])
     return Decision(scene, kind, Action.QUEUE, Why.DIRTY, "; ".join(lines))
 
 

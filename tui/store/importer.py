@@ -21,6 +21,7 @@ import secrets
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -99,8 +100,12 @@ class SceneIn(BaseModel):
         return normalize(field, value)
 
 
-class StoryboardIn(BaseModel):
-    """The import file: a name, an optional picture format, and the scenes."""
+class StoryboardHead(BaseModel):
+    """The import file around its scenes: a name and an optional picture format.
+
+    The scenes are validated one at a time (`SceneIn`) and kept as plain
+    `ImportedScene`s, so a 100,000-scene import never holds 100,000 models.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -108,7 +113,51 @@ class StoryboardIn(BaseModel):
     fps: int | None = Field(default=None, ge=1, le=120)
     width: int | None = Field(default=None, ge=16, le=8192)
     height: int | None = Field(default=None, ge=16, le=8192)
-    scenes: list[SceneIn] = Field(min_length=1)
+    scenes: list[Any] = Field(min_length=1)
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedScene:
+    """One validated scene of an import, with its values in their stored form."""
+
+    narration: str
+    audio_duration: float
+    audio_file: str | None
+    image_prompt: str
+    negative_prompt: str
+    video_prompt: str
+    camera: CameraMovement
+    motion: float
+    seed: int | None
+    image: ShippedAsset | None
+    video: ShippedAsset | None
+
+    @classmethod
+    def of(cls, scene: SceneIn) -> ImportedScene:
+        return cls(
+            narration=scene.narration,
+            audio_duration=scene.audio_duration,
+            audio_file=scene.audio_file,
+            image_prompt=scene.image_prompt,
+            negative_prompt=scene.negative_prompt,
+            video_prompt=scene.video_prompt,
+            camera=scene.camera,
+            motion=scene.motion,
+            seed=scene.seed,
+            image=scene.image,
+            video=scene.video,
+        )
+
+
+@dataclass(frozen=True)
+class StoryboardIn:
+    """A validated import file."""
+
+    name: str
+    fps: int | None
+    width: int | None
+    height: int | None
+    scenes: list[ImportedScene]
 
 
 def _where(loc: tuple[int | str, ...]) -> str:
@@ -127,13 +176,23 @@ def _complaint(item: Any) -> str:
     return str(item["msg"])
 
 
-def describe_validation(error: ValidationError) -> str:
-    """All of pydantic's complaints on one line, each naming the scene and the field."""
-    parts = [f"{_where(tuple(item['loc']))}: {_complaint(item)}" for item in error.errors()]
+def complaints(error: ValidationError, at: tuple[int | str, ...] = ()) -> list[str]:
+    """Pydantic's complaints, each naming the scene and the field (`at` is where the
+    validated value sits in the file)."""
+    return [f"{_where((*at, *tuple(item['loc'])))}: {_complaint(item)}" for item in error.errors()]
+
+
+def one_line_of(parts: list[str]) -> str:
+    """The first three complaints on one line, and how many more there are."""
     shown = "; ".join(parts[:3])
     if len(parts) > 3:
         shown += f" (and {len(parts) - 3} more)"
     return shown
+
+
+def describe_validation(error: ValidationError) -> str:
+    """All of pydantic's complaints on one line, each naming the scene and the field."""
+    return one_line_of(complaints(error))
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -186,13 +245,36 @@ def load_source(source: Path) -> tuple[StoryboardIn, Path]:
         raise StoreError(
             f"{manifest}: {_where(where)}: is not valid text (an unpaired surrogate escape)"
         )
+    del text
     try:
-        data = StoryboardIn.model_validate(raw)
-    except ValidationError as error:
-        raise StoreError(f"{manifest}: {describe_validation(error)}") from None
+        return _validate(raw), manifest.parent
+    except ValueError as error:
+        raise StoreError(f"{manifest}: {error}") from None
     except RecursionError:
         raise StoreError(f"{manifest}: nested too deeply") from None
-    return data, manifest.parent
+
+
+def _validate(raw: Any) -> StoryboardIn:
+    """The file's head, then each scene on its own (each raw scene is dropped once read);
+    raises ValueError with every complaint on one line."""
+    parts: list[str] = []
+    head: StoryboardHead | None = None
+    try:
+        head = StoryboardHead.model_validate(raw)
+    except ValidationError as error:
+        parts += complaints(error)
+    found = raw.get("scenes") if isinstance(raw, dict) else None
+    scenes: list[ImportedScene] = []
+    if isinstance(found, list):
+        for index, item in enumerate(found):
+            try:
+                scenes.append(ImportedScene.of(SceneIn.model_validate(item)))
+            except ValidationError as error:
+                parts += complaints(error, ("scenes", index))
+            found[index] = None
+    if parts or head is None:
+        raise ValueError(one_line_of(parts))
+    return StoryboardIn(head.name, head.fps, head.width, head.height, scenes)
 
 
 def _inside(base: Path, name: str, where: str) -> Path:
@@ -212,7 +294,7 @@ def _inside(base: Path, name: str, where: str) -> Path:
     return path
 
 
-def _scene_fields(scene: SceneIn) -> dict[str, Any]:
+def _scene_fields(scene: ImportedScene) -> dict[str, Any]:
     return {
         "narration": scene.narration,
         "audio_duration": scene.audio_duration,
@@ -325,11 +407,16 @@ async def create_project(dest: Path, source: Path) -> ProjectFolder:
         store = await ProjectStore.open(folder.db_path, create=True)
         try:
             await store.init_project(info)
-            fields = [_scene_fields(scene) for scene in data.scenes]
-            for position, (scene, values) in enumerate(zip(data.scenes, fields, strict=True), 1):
-                if scene.audio_file:
-                    values["audio_file"] = _copy_audio(base, scene.audio_file, folder, position)
-            ids = await store.add_scenes(fields, normalized=True)
+            audio = {
+                position: _copy_audio(base, scene.audio_file, folder, position)
+                for position, scene in enumerate(data.scenes, 1)
+                if scene.audio_file
+            }
+            rows = (
+                {**_scene_fields(scene), "audio_file": audio.get(position)}
+                for position, scene in enumerate(data.scenes, 1)
+            )
+            ids = await store.add_scenes(rows, normalized=True)
             await _import_assets(store, folder, base, data, ids, settings)
         finally:
             await store.close()

@@ -448,38 +448,36 @@ class ProjectStore:
         """Append scenes in one transaction; used by import.
 
         `normalized`: the values already passed the edit rules (the importer's
-        models apply them), so they are not checked twice.
+        models apply them), so they are not checked twice, and `scenes` is read
+        lazily inside the transaction: 100,000 scenes are never all held at once.
         """
-        rows = [
-            (
-                fields,
-                {name: fields[name] for name in EDITABLE_FIELDS}
-                if normalized
-                else {name: normalize(name, fields[name]) for name in EDITABLE_FIELDS},
-            )
-            for fields in scenes
-        ]
+        source: Iterable[Mapping[str, Any]] = scenes
+        if not normalized:
+            source = [
+                {**fields, **{name: normalize(name, fields[name]) for name in EDITABLE_FIELDS}}
+                for fields in scenes
+            ]
 
         def work(tx: Tx) -> list[int]:
             rev = tx.rev
             row = tx.db.execute("SELECT coalesce(max(position), 0) FROM scenes").fetchone()
             first = int(row[0]) + 1 if row else 1
-            values = [
+            values = (
                 (
                     position,
-                    values["narration"],
+                    fields["narration"],
                     fields.get("audio_file"),
-                    values["audio_duration"],
-                    values["image_prompt"],
-                    values["negative_prompt"],
-                    values["seed"],
-                    values["video_prompt"],
-                    CameraMovement(values["camera"]).value,
-                    values["motion"],
+                    fields["audio_duration"],
+                    fields["image_prompt"],
+                    fields["negative_prompt"],
+                    fields["seed"],
+                    fields["video_prompt"],
+                    CameraMovement(fields["camera"]).value,
+                    fields["motion"],
                     rev,
                 )
-                for position, (fields, values) in enumerate(rows, start=first)
-            ]
+                for position, fields in enumerate(source, start=first)
+            )
             tx.db.executemany(
                 "INSERT INTO scenes (position, narration, audio_file, audio_duration, "
                 "image_prompt, negative_prompt, seed, video_prompt, camera, motion, rev) "
