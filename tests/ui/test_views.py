@@ -3,10 +3,12 @@ and user text that looks like markup."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from tests.conftest import storyboard_json
 from tests.instant_backend import InstantBackend
@@ -256,3 +258,42 @@ async def test_dragging_over_the_list_then_ctrl_c_copies_the_lines(
         copied = app.clipboard
         assert "Sentence number 2 of the story." in copied
         assert "Sentence number 3" in copied and "Sentence number 5" not in copied
+
+
+@pytest.mark.parametrize("theme", ["storyboard-dark", "storyboard-light"])
+async def test_the_themes_keep_their_look_in_a_256_colour_terminal(
+    project: Callable[[str], Path], theme: str
+) -> None:
+    """Issue 12 item 13: tmux's default `screen-256color` turned the dark greys into navy.
+
+    Every colour on screen is mapped the way Rich maps it for a 256-colour
+    terminal: none may move far, and no dark neutral may turn into a colour.
+    """
+    import colorsys
+    import math
+
+    from rich.color import ColorSystem
+
+    app = make_app(project("fresh"), settings=quiet_settings(theme=theme))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(pilot)
+        await pilot.press("down", "enter")  # a focused field and the cursor's row too
+        await pilot.pause(0.2)
+        painted = set()
+        update = app.screen._compositor.render_update(full=True)
+        console = Console(width=120, height=36, file=io.StringIO(), color_system="truecolor")
+        for segment in console.render(update):
+            if segment.style is not None:
+                painted |= {c for c in (segment.style.color, segment.style.bgcolor) if c}
+    checked = 0
+    for color in painted:
+        if color.triplet is None:
+            continue
+        near = color.downgrade(ColorSystem.EIGHT_BIT).get_truecolor()
+        assert math.dist(color.triplet, near) < 55, (theme, color.triplet.hex, near.hex)
+        _h, lightness, saturation = colorsys.rgb_to_hls(*color.triplet.normalized)
+        if lightness < 0.35 and saturation < 0.25:
+            _h, _l, after = colorsys.rgb_to_hls(*near.normalized)
+            assert after < 0.15, f"{theme}: dark grey {color.triplet.hex} becomes {near.hex}"
+        checked += 1
+    assert checked > 10

@@ -209,8 +209,8 @@ class Badge:
     queue_position: int | None
     """1-based, while it waits; None once it runs."""
     fraction: float
-    more: bool = False
-    """The scene has another job waiting behind this one."""
+    more: int = 0
+    """How many more jobs the scene has waiting behind this one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,7 +395,7 @@ class JobBoard:
         jobs = sorted((self.jobs[job_id] for job_id in ids), key=lambda job: job.id)
         shown = next((job for job in jobs if job.started), jobs[0])
         position = None if shown.started else self.queue_position(shown.id)
-        return Badge(shown.kind, position, shown.fraction, more=len(jobs) > 1)
+        return Badge(shown.kind, position, shown.fraction, more=len(jobs) - 1)
 
     @property
     def active(self) -> bool:

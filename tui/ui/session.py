@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +45,7 @@ from tui.engine.events import (
 )
 from tui.engine.project import BackendChoice, Project
 from tui.engine.requests import WAITS_FOR_IMAGE, Plan, Refused, asset_inputs
+from tui.engine.runfiles import RunFiles
 from tui.store.errors import StoreError
 from tui.ui.model import Board, JobBoard, Row, RunSummary, statuses_of
 
@@ -155,6 +158,34 @@ class Changes:
 
 
 @dataclass(frozen=True)
+class ViewState:
+    """Where the user was: restored when the project is opened again."""
+
+    scene_id: int | None = None
+    filter_text: str = ""
+    dirty_only: bool = False
+
+    @classmethod
+    def load(cls, path: Path) -> ViewState:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls(
+                scene_id=int(data["scene_id"]) if data.get("scene_id") is not None else None,
+                filter_text=str(data.get("filter_text", "")),
+                dirty_only=bool(data.get("dirty_only", False)),
+            )
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            return cls()  # no file, or not ours: start at the top, unfiltered
+
+    def save(self, path: Path) -> None:
+        with contextlib.suppress(OSError):  # a read-only project just forgets
+            path.parent.mkdir(mode=0o700, exist_ok=True)
+            temp = path.with_suffix(".tmp")
+            temp.write_text(json.dumps(dataclasses.asdict(self)), encoding="utf-8")
+            os.replace(temp, path)
+
+
+@dataclass(frozen=True)
 class SessionOptions:
     project_path: Path
     choice: BackendChoice = field(default_factory=BackendChoice)
@@ -191,6 +222,8 @@ class EditorSession:
         self._clip_lengths: dict[str, float | None] = {}
         self._unsubscribe: Callable[[], None] | None = None
         self._closed = False
+        self.view = ViewState()
+        """Where the user was last time; the screen restores it and hands it back on quit."""
 
     # -- life cycle ------------------------------------------------------------------
 
@@ -200,7 +233,14 @@ class EditorSession:
         self.project = project
         self.board = Board(project.status)
         self.board.load(await project.scenes())
+        self.view = ViewState.load(self._view_path(project))
+        if self.view.scene_id not in self.board.scenes:
+            self.view = dataclasses.replace(self.view, scene_id=None)
         return project
+
+    @staticmethod
+    def _view_path(project: Project) -> Path:
+        return RunFiles(project.folder.root).folder / "view.json"
 
     async def judge_all(self) -> None:
         """Every scene's status, worked out off the loop, for the batch counts."""
@@ -236,6 +276,8 @@ class EditorSession:
         self._closed = True
         with contextlib.suppress(Exception):
             await self.settle()
+        if self.project is not None:
+            await asyncio.to_thread(self.view.save, self._view_path(self.project))
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None

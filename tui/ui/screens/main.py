@@ -34,7 +34,7 @@ from tui.ui import keys, wording
 from tui.ui.model import Board, Counts, JobBoard
 from tui.ui.screens.confirm import ConfirmScreen
 from tui.ui.screens.help import HelpScreen
-from tui.ui.session import Changes, EditorSession, SessionOptions
+from tui.ui.session import Changes, EditorSession, SessionOptions, ViewState
 from tui.ui.text import one_line, plain, plural
 from tui.ui.widgets.batch_bar import BatchBar
 from tui.ui.widgets.header import StoryHeader
@@ -52,8 +52,10 @@ NARROW = 100
 """Below this many columns the list and the inspector take turns."""
 BAR_REFRESH = 0.5
 """Seconds between batch-bar updates while only its fraction and time left move."""
-INSPECT_DELAY = 0.08
-"""The inspector follows the list cursor once it has rested this long."""
+INSPECT_QUIET = 0.04
+"""A key press that follows another by less than this is a held key: the inspector waits
+until it is let go (the list must keep up with the repeat rate); a single press shows the
+new scene at once."""
 REGEN_ACTIONS = frozenset(
     {
         "regenerate",
@@ -158,6 +160,7 @@ class MainScreen(Screen[None]):
         self._frame: Timer | None = None
         self._bar_shown_at = 0.0
         self._inspect_timer: Timer | None = None
+        self._highlighted_at = 0.0
         self.header = StoryHeader(id="header")
         self.batch_bar = BatchBar(id="batch-bar")
         self.list_columns = Static(id="list-columns", markup=False)
@@ -221,6 +224,7 @@ class MainScreen(Screen[None]):
         self.inspector.scene_count = len(board)
         last = board.scenes[board.order[-1]].position if board.order else 0
         self.scene_list.set_order(board.order, last_position=last)
+        self._restore_view()
         self._update_list_header()
         self._frame = self.set_interval(FRAME, self._show_changes, pause=True, name="frame")
         session.on_change = self._frame.resume
@@ -245,8 +249,24 @@ class MainScreen(Screen[None]):
             name = event.worker.name or "A background task"
             self.app.notify(f"{name} failed: {event.worker.error}", severity="error", markup=False)
 
+    def _restore_view(self) -> None:
+        """Reopening a project comes back to the scene and filter the user left."""
+        view = self.session.view
+        if view.filter_text:
+            self.filter_input.value = view.filter_text
+            self.filter_input.add_class("-shown")
+            self.scene_list.filter_text = view.filter_text
+        self.scene_list.dirty_only = view.dirty_only
+        if view.scene_id is not None:
+            self.scene_list.highlight(view.scene_id)
+
     async def shutdown(self) -> None:
-        """Save what is typed and let go of the project; the runner carries on."""
+        """Save what is typed and where the user was; the runner carries on."""
+        self.session.view = ViewState(
+            self.scene_list.highlighted,
+            self.scene_list.filter_text.strip(),
+            self.scene_list.dirty_only,
+        )
         await self.session.close()
 
     async def on_unmount(self) -> None:
@@ -316,18 +336,23 @@ class MainScreen(Screen[None]):
             parts.append(f"“{one_line(scene_list.filter_text.strip())}”")
         shown, total = scene_list.shown_count, scene_list.total_count
         parts.append(f"{shown}/{total}" if shown != total else plural(total, "scene"))
+        self.inspector.empty_text = scene_list.empty_message or "No scene selected."
         self.list_columns.update(Content(f" {'#':>{width}} I V  Narration"))
         self.list_count.update(Content(" · ".join(parts)))
 
     @on(SceneList.Highlighted)
     def _highlighted(self, message: SceneList.Highlighted) -> None:
-        """Follow the cursor, once it rests: holding an arrow key must not load every scene."""
+        """Follow the cursor: at once for a single press, once let go for a held key."""
+        now = time.monotonic()
+        held = now - self._highlighted_at < INSPECT_QUIET
+        self._highlighted_at = now
         if self._inspect_timer is not None:
             self._inspect_timer.stop()
-        if self.inspector.scene is None:
-            self._inspect_highlighted()
+            self._inspect_timer = None
+        if held:
+            self._inspect_timer = self.set_timer(INSPECT_QUIET, self._inspect_highlighted)
         else:
-            self._inspect_timer = self.set_timer(INSPECT_DELAY, self._inspect_highlighted)
+            self._inspect_highlighted()
 
     def _inspect_highlighted(self) -> None:
         self._inspect_timer = None
@@ -351,47 +376,62 @@ class MainScreen(Screen[None]):
             inspector.scene = None
             return
         shown = session.scene(saved.id) or saved
-        inspector.scene = saved
-        inspector.status = session.status(shown)
-        inspector.reasons = session.reasons(shown)
-        inspector.failures = session.failures_of(saved.id)
-        self._show_jobs_in_inspector(saved.id)
-        self._summarise(saved, session.why(shown))
+        reasons = session.reasons(shown)
+        inspector.show(
+            saved,
+            status=session.status(shown),
+            reasons=reasons,
+            failures=session.failures_of(saved.id),
+            image_busy=session.jobs.busy(saved.id, AssetKind.IMAGE),
+            video_busy=session.jobs.busy(saved.id, AssetKind.VIDEO),
+            media=self._media_of(saved),
+        )
+        self._summarise(saved, {kind: [r.text for r in lines] for kind, lines in reasons.items()})
 
     def _show_jobs_in_inspector(self, scene_id: int) -> None:
-        session = self.session
-        self.inspector.image_busy = session.jobs.busy(scene_id, AssetKind.IMAGE)
-        self.inspector.video_busy = session.jobs.busy(scene_id, AssetKind.VIDEO)
-        self.inspector.failures = session.failures_of(scene_id)
-        if (scene := self.inspector.scene) is not None:
-            self._show_media(scene)
+        """Only the job state moved: cheap flags, and the media only if its preview moved."""
+        session, inspector = self.session, self.inspector
+        inspector.image_busy = session.jobs.busy(scene_id, AssetKind.IMAGE)
+        inspector.video_busy = session.jobs.busy(scene_id, AssetKind.VIDEO)
+        inspector.failures = session.failures_of(scene_id)
+        scene = inspector.scene
+        if scene is None:
+            return
+        live = session.previews.get(scene_id)
+        preview = live.data if live is not None else None
+        label = session.preview_label(scene_id)
+        if (preview, label) != (inspector.media.preview, inspector.media.preview_label):
+            inspector.media = self._media_of(scene)
 
-    def _show_media(self, scene: Scene) -> None:
+    def _media_of(self, scene: Scene) -> MediaInfo:
         session = self.session
         still = session.still_path(scene)
         live = session.previews.get(scene.id)
         preview = live.data if live is not None else None
         label = session.preview_label(scene.id)
         if scene.video is None:
-            self.inspector.media = MediaInfo(still, preview, label)
-            return
+            return MediaInfo(still, preview, label)
         name = Path(scene.video.file).name
         measured = session.known_clip_length(scene)
         if measured is not None:
-            self.inspector.media = MediaInfo(still, preview, label, name, measured, True)
-            return
-        self.inspector.media = MediaInfo(still, preview, label, name, scene.audio_duration)
+            return MediaInfo(still, preview, label, name, measured, True)
         self._measure_clip(scene)
+        return MediaInfo(still, preview, label, name, scene.audio_duration)
 
     @work(group="clips", exit_on_error=False)
     async def _measure_clip(self, scene: Scene) -> None:
         if await self.session.clip_length(scene) is not None:
             current = self.inspector.scene
             if current is not None and current.id == scene.id and current.video == scene.video:
-                self._show_media(current)
+                self.inspector.media = self._media_of(current)
 
     def _summarise(self, scene: Scene, reasons: dict[AssetKind, list[str]]) -> None:
-        """One or two lines under the list, for narrow screens where the inspector hides."""
+        """One or two lines under the list, for narrow screens where the inspector hides.
+
+        Not written while hidden: each write asks for a layout of the whole screen.
+        """
+        if not self.has_class("-narrow"):
+            return
         parts = [f"Scene {scene.position}"]
         for kind in AssetKind:
             if lines := reasons.get(kind, []):
@@ -596,6 +636,8 @@ class MainScreen(Screen[None]):
 
     def on_resize(self) -> None:
         self._arrange_panes()
+        if self.has_class("-narrow") and self.inspector.scene is not None:
+            self._show_in_inspector(self.inspector.scene.id)  # the summary was not kept up
 
     def _arrange_panes(self) -> None:
         """Below NARROW columns the inspector takes the list's place while it has focus.

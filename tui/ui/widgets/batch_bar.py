@@ -99,7 +99,7 @@ class BatchBar(Horizontal):
         yield Button("Cancel", id="batch-cancel", compact=True, variant="error")
 
     def on_mount(self) -> None:
-        self._show()
+        self.call_after_refresh(self._show)  # `is_mounted` is not yet true in on_mount
 
     def _watch_counts(self) -> None:
         self._show()

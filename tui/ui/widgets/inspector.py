@@ -72,6 +72,13 @@ class MediaInfo:
     """True when the length was read from the file rather than taken from the narration."""
 
 
+def _set_text(widget: Static, content: Content, *, layout: bool = False) -> None:
+    """Update a label only when its text changed. A layout pass of the screen costs tens
+    of milliseconds, so a fixed single line never asks for one."""
+    if str(widget.content) != content.plain:
+        widget.update(content, layout=layout)
+
+
 def _reason_line(reason: Reason) -> Content:
     """ "• image workflow changed" and, dim, the technical detail after it."""
     line = Content(f"• {plain(reason.text)}")
@@ -88,7 +95,7 @@ class PromptArea(TextArea):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "screen.focus_next", "Next field", show=False, priority=True),
+        Binding("enter", "app.focus_next", "Next field", show=False, priority=True),
     ]
 
     def __init__(self, *, id: str) -> None:
@@ -111,7 +118,12 @@ class Inspector(VerticalScroll, can_focus=False):
             margin-top: 1;
         }
         & #fields > #title { margin-top: 0; color: $foreground-muted; text-style: none; }
-        & #fields > .why { height: auto; min-height: 1; }
+        & #fields > .why {
+            height: auto;
+            min-height: 1;
+            text-wrap: nowrap;
+            text-overflow: ellipsis;
+        }
         & #fields > .error {
             height: auto;
             color: $asset-failed;
@@ -143,12 +155,14 @@ class Inspector(VerticalScroll, can_focus=False):
         & .row > Select { width: 22; }
         & .row > MotionControl { width: 1fr; }
         & #fields > Button { margin-top: 1; text-style: bold; }
-        & #fields > #regenerate-image { color: $image-dirty; background: $image-dirty 15%; }
-        & #fields > #regenerate-video { color: $video-dirty; background: $video-dirty 15%; }
+        /* Buttons are coloured by their text on a neutral ground: a tinted dark ground
+           has no good match among 256 colours (it came out dark red or olive). */
+        & #fields > #regenerate-image { color: $image-dirty; background: $panel; }
+        & #fields > #regenerate-video { color: $video-dirty; background: $panel; }
         & #fields > Button:focus { background: $accent 35%; text-style: bold reverse; }
         & #fields > Button:disabled { color: $foreground-muted; background: $boost; }
         & #fields > Button.-hidden { visibility: hidden; }
-        & #fields > Button.-failed { color: $asset-failed; background: $asset-failed 15%; }
+        & #fields > Button.-failed { color: $asset-failed; background: $panel; }
         & #fields > #preview { display: none; }
         & #fields > #preview.-shown { display: block; }
         & #fields > StillView { margin-top: 1; }
@@ -182,6 +196,8 @@ class Inspector(VerticalScroll, can_focus=False):
     """A one-line message about the last edit that could not be saved."""
     scene_count: reactive[int] = reactive(0, init=False, repaint=False)
     """How many scenes the project has, for the title."""
+    empty_text: reactive[str] = reactive("No scene selected.", init=False, repaint=False)
+    """What the inspector says when no scene is shown (the list's filter matched none)."""
 
     @dataclass
     class Edited(Message):
@@ -287,6 +303,33 @@ class Inspector(VerticalScroll, can_focus=False):
 
     # -- showing -------------------------------------------------------------
 
+    def show(
+        self,
+        scene: Scene,
+        *,
+        status: SceneStatus,
+        reasons: dict[AssetKind, list[Reason]],
+        failures: dict[AssetKind, Failure],
+        image_busy: bool,
+        video_busy: bool,
+        media: MediaInfo,
+    ) -> None:
+        """Everything about one scene at once: one pass over the fields, not one per value.
+
+        Setting each reactive in turn redrew the states five times per key press.
+        """
+        old = self.scene
+        self.set_reactive(Inspector.scene, scene)
+        self.set_reactive(Inspector.status, status)
+        self.set_reactive(Inspector.reasons, reasons)
+        self.set_reactive(Inspector.failures, failures)
+        self.set_reactive(Inspector.image_busy, image_busy)
+        self.set_reactive(Inspector.video_busy, video_busy)
+        self.set_reactive(Inspector.media, media)
+        self._show_scene(scene, force=old is None or old.id != scene.id)
+        self._show_states()
+        self._show_media()
+
     def _watch_scene(self, old: Scene | None, new: Scene | None) -> None:
         self._show_scene(new, force=old is None or new is None or old.id != new.id)
 
@@ -301,7 +344,7 @@ class Inspector(VerticalScroll, can_focus=False):
         title = f"Scene {scene.position}"
         if self.scene_count:
             title += f" of {self.scene_count}"
-        self.query_one("#title", Static).update(Content(title))
+        _set_text(self.query_one("#title", Static), Content(title))
         drafts = self.drafts_for(scene.id)
         for field, widget_id in FIELD_IDS.items():
             widget = self.query_one(f"#{widget_id}")
@@ -331,6 +374,10 @@ class Inspector(VerticalScroll, can_focus=False):
             widget.value = value
             self._loaded[field] = widget.value
 
+    def _watch_empty_text(self, text: str) -> None:
+        if self.is_mounted:
+            self.query_one("#empty", Static).update(Content(text))
+
     def _watch_scene_count(self) -> None:
         self._show_scene(self.scene, force=False)
 
@@ -359,7 +406,7 @@ class Inspector(VerticalScroll, can_focus=False):
             failure = None if busy else self.failures.get(kind)
             heading = self.query_one(f"#{name}-heading", Static)
             words = "regenerating…" if busy else "failed" if failure else STATE_WORDS[state]
-            heading.update(Content(f"{name.capitalize()} · {words}"))
+            _set_text(heading, Content(f"{name.capitalize()} · {words}"))
             for cls, on_ in (
                 ("-dirty", state is AssetState.DIRTY),
                 ("-missing", state in (AssetState.MISSING, AssetState.NONE)),
@@ -369,16 +416,18 @@ class Inspector(VerticalScroll, can_focus=False):
                 heading.set_class(on_ and not busy, cls)
             lines = self.reasons.get(kind, []) if state is not AssetState.CLEAN else []
             # The line is always there (empty when clean), so typing never shifts the form.
-            self.query_one(f"#{name}-why", Static).update(
-                Content("\n").join(_reason_line(reason) for reason in lines)
+            _set_text(
+                self.query_one(f"#{name}-why", Static),
+                Content("\n").join(_reason_line(reason) for reason in lines),
+                layout=True,
             )
             error = self.query_one(f"#{name}-error", Static)
             if failure is not None:
                 stamp = failure.when.astimezone().strftime("%H:%M")
-                error.update(
-                    Content(f"✗ failed at {stamp}: {plain(failure.message, multiline=True)}")
-                )
-            error.set_class(failure is not None, "-shown")
+                message = plain(failure.message, multiline=True)
+                _set_text(error, Content(f"✗ failed at {stamp}: {message}"), layout=True)
+            if error.has_class("-shown") != (failure is not None):
+                error.set_class(failure is not None, "-shown")
             button = self.query_one(f"#regenerate-{name}", Button)
             wanted = busy or failure is not None or state in (AssetState.DIRTY, AssetState.MISSING)
             button.set_class(not wanted, "-hidden")
@@ -416,7 +465,7 @@ class Inspector(VerticalScroll, can_focus=False):
             if media.video_seconds is not None:
                 approx = "" if media.video_measured else "≈ "
                 text += f" · {approx}{media.video_seconds:.1f} s"
-        self.query_one("#video-file", Static).update(Content(text))
+        _set_text(self.query_one("#video-file", Static), Content(text))
 
     def _watch_error(self, error: str) -> None:
         if not self.is_mounted:

@@ -19,6 +19,8 @@ from textual.widget import Widget
 
 ALWAYS_SHOWN = ("help.show", "app.command_palette")
 """Kept at the right end even when the line is too short for everything."""
+FIRST = ("edit.back",)
+"""Shown first when they apply: away from the list, the way back matters most."""
 
 
 def _declared_rank(namespace: DOMNode, binding: Binding) -> int:
@@ -94,8 +96,11 @@ class KeyHints(Widget):
         # A keymap moves a binding to the end of Textual's table; keep the declared order.
         hints = [hint for _ns, _rank, hint in sorted(ranked, key=lambda item: item[:2])]
         last = [hint for hint in hints if hint.binding_id in ALWAYS_SHOWN]
-        hints = [hint for hint in hints if hint.binding_id not in ALWAYS_SHOWN]
-        self._hints = hints + sorted(last, key=lambda hint: ALWAYS_SHOWN.index(hint.binding_id))
+        first = [hint for hint in hints if hint.binding_id in FIRST and hint.enabled]
+        hints = [hint for hint in hints if hint not in last and hint not in first]
+        self._hints = (
+            first + hints + sorted(last, key=lambda hint: ALWAYS_SHOWN.index(hint.binding_id))
+        )
         self.refresh()
 
     def _hint(self, binding: Binding, namespace: DOMNode, enabled: bool, tooltip: str) -> _Hint:

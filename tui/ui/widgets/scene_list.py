@@ -246,6 +246,18 @@ class SceneList(Widget, can_focus=True):
         self._refilter(keep=self._highlighted)
 
     @property
+    def empty_message(self) -> str:
+        """What an empty list says, so a filter that matches nothing never looks broken."""
+        needle = self.filter_text.strip()
+        if self._shown or not self._order:
+            return "" if self._order else "No scenes in this project."
+        if needle and self.dirty_only:
+            return f"Nothing dirty matches “{needle}”."
+        if needle:
+            return f"No scenes match “{needle}”."
+        return "Nothing is dirty: every scene is up to date."
+
+    @property
     def shown_count(self) -> int:
         return len(self._shown)
 
@@ -431,6 +443,11 @@ class SceneList(Widget, can_focus=True):
         width = self.content_region.width
         thumb = self._scrollbar_thumb(y)
         index = y + self._top
+        if not self._shown and y == 1 and width > 0:
+            message = fit(f"  {self.empty_message}", width)
+            return Strip(
+                [Segment(message, self._part_style("scene-list--queued"))]
+            ).adjust_cell_length(width, self._part_style(""))
         if index >= len(self._shown) or width <= 0:
             key: tuple[object, ...] = (None, thumb, width)
             scene_id = row = badge = None
@@ -512,7 +529,7 @@ class SceneList(Widget, can_focus=True):
         if badge is None:
             return []
         letter = "I" if badge.kind is AssetKind.IMAGE else "V"
-        more = "+" if badge.more else " "
+        more = f" +{badge.more}" if badge.more else ""
         if badge.queue_position is not None:
             text = f"{letter} #{badge.queue_position}{more}"
             return [Segment(text, base + self._part_style("scene-list--queued"))]

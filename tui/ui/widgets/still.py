@@ -109,7 +109,9 @@ class StillView(Container):
         caption = self.caption
         if PICTURES_OFF and self.renderer != "off" and self.source is not None:
             caption = f"{caption} ({PICTURES_OFF})" if caption else PICTURES_OFF
-        self.query_one("#caption", Static).update(Content(caption))
+        label = self.query_one("#caption", Static)
+        if str(label.content) != caption:
+            label.update(Content(caption), layout=False)  # one line: no layout pass needed
 
     async def _watch_source(self, source: Path | bytes | None) -> None:
         self._decode_generation += 1
