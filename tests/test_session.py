@@ -161,3 +161,25 @@ async def test_a_finished_run_is_reported_once(session: EditorSession) -> None:
     assert summaries[0].images == 3
     assert session.take_changes().finished is None
     assert session.status(session.board.scenes[session.board.order[0]]).image is AssetState.CLEAN  # type: ignore[union-attr]
+
+
+async def test_a_deleted_still_turns_its_scene_missing_on_screen(root: Path) -> None:
+    """Issue 10 item 9 in the TUI: the change poll notices a file gone, no stat per key."""
+    launcher = InProcessLauncher(InstantBackend())
+    session = EditorSession(SessionOptions(root, launcher=launcher, poll_interval=0.05))
+    await session.open()
+    await session.follow_jobs()
+    try:
+        await session.batch([IMAGE])
+        await until(lambda: not session.jobs.active, 10)
+        assert session.board is not None
+        first = session.board.order[0]
+        scene = session.board.scenes[first]
+        assert scene.image is not None and session.board.status(first).image is AssetState.CLEAN
+        session.take_changes()
+        (root / scene.image.file).unlink()
+        await until(lambda: first in session.take_changes().scenes, 5)
+        assert session.board.status(first).image is AssetState.MISSING
+    finally:
+        await session.close()
+        await launcher.aclose()

@@ -221,6 +221,7 @@ class EditorSession:
         self._saving = asyncio.Lock()
         self._clip_lengths: dict[str, float | None] = {}
         self._unsubscribe: Callable[[], None] | None = None
+        self._file_watch: asyncio.Task[None] | None = None
         self._closed = False
         self.view = ViewState()
         """Where the user was last time; the screen restores it and hands it back on quit."""
@@ -265,6 +266,7 @@ class EditorSession:
             self.failures[(job.scene_id, job.kind)] = Failure.of(job)
             self._mark(job.scene_id)
         self._changes.touched |= self.jobs.seed(client.active_jobs)
+        self._file_watch = asyncio.create_task(self._watch_files(), name="asset-files")
         self._changes.runner = client.runner
         self._changed()
         return client
@@ -278,6 +280,10 @@ class EditorSession:
             await self.settle()
         if self.project is not None:
             await asyncio.to_thread(self.view.save, self._view_path(self.project))
+        if self._file_watch is not None:
+            self._file_watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._file_watch
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
@@ -503,6 +509,30 @@ class EditorSession:
                 changes.failures.append(event)
                 self._mark(event.scene_id)
         self._changed()
+
+    async def _watch_files(self) -> None:
+        """A still or clip deleted behind our back turns its scene `missing` on screen.
+
+        A look costs a `stat` per asset folder unless a folder changed, so it runs
+        with the change poll rather than on every key press.
+        """
+        while True:
+            await asyncio.sleep(self.options.poll_interval)
+            project, board = self.project, self.board
+            if project is None or board is None:
+                continue
+            try:
+                moved = await project.refresh_files()
+            except (OSError, StoreError):
+                continue
+            if not moved:
+                continue
+            for scene in board.scenes.values():
+                files = {asset.file for asset in (scene.image, scene.video) if asset is not None}
+                if files & moved:
+                    board.put(scene)  # judged again against the files on disk
+                    self._mark(scene.id)
+            self._changed()
 
     def _mark(self, scene_id: int) -> None:
         """The scene's line must be drawn again (a failure came or went)."""
