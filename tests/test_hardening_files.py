@@ -5,9 +5,11 @@ Real project folders, real symlinks, and the real `storyboard` command.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -191,6 +193,69 @@ def test_a_symlinked_images_folder_regenerates_and_replaces(
 
 
 @pytest.mark.slow
+def test_regen_videos_works_with_the_images_folder_linked_elsewhere(
+    project_dir: Path, tmp_path: Path
+) -> None:
+    """Issue 10 item 4: the reported case: stills made into a linked assets/images, then
+    `regen --videos` makes every clip from them and exits (no job is left submitted)."""
+    shared = tmp_path / "big-disk" / "images"
+    shared.parent.mkdir()
+    link_images_to(project_dir, shared)
+    ok("regen", project_dir, "--images", "--include-missing")
+    result = run("regen", project_dir, "--videos", "--include-missing")
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    assert "5 succeeded, 0 failed" in result.stdout
+    after = scenes(project_dir)
+    assert all((s["image"], s["video"]) == ("clean", "clean") for s in after.values())
+    assert all((shared / Path(s["image_file"]).name).is_file() for s in after.values())
+    with sqlite3.connect(project_dir / "storyboard.db") as db:
+        states = dict(db.execute("SELECT state, count(*) FROM jobs GROUP BY state").fetchall())
+    assert states == {"succeeded": 10}
+
+
+async def test_a_job_whose_spec_cannot_be_built_fails_and_the_rest_run(
+    project_dir: Path,
+) -> None:
+    """Issue 10 item 4: any exception while dispatching (here, building the job's spec
+    from damaged parameters) fails that job with its message; it is never left
+    submitted, and the jobs after it still run."""
+    from tests.instant_backend import InstantBackend
+    from tui.domain.jobs import JobState
+    from tui.domain.models import AssetKind
+    from tui.engine.engine import Engine
+    from tui.engine.project import Project
+    from tui.engine.requests import job_params
+
+    async with await Project.open(project_dir) as project:
+        engine = Engine(project, InstantBackend())
+        scene = await project.store.scene_at(1)
+        params = job_params(scene, AssetKind.IMAGE, engine.context)
+        params["position"] = "one"  # what no spec can be built from
+        broken = await project.store.insert_job(
+            scene_id=scene.id,
+            kind=AssetKind.IMAGE,
+            params=params,
+            params_hash="damaged",
+            backend="draft",
+            backend_job_id="0badc0de-0000-4000-8000-000000000000",
+        )
+        await engine.start()
+        plan = await engine.request(
+            [AssetKind.IMAGE],
+            scene_ids=[(await project.store.scene_at(p)).id for p in (2, 3)],
+            include_missing=True,
+        )
+        async with asyncio.timeout(30):  # a job left submitted would never let it idle
+            await engine.wait_idle()
+        await engine.stop()
+        job = await project.store.job(broken.id)
+        assert job.state is JobState.FAILED
+        assert job.error is not None and "one" in job.error
+        for queued in plan.jobs:
+            assert (await project.store.job(queued.id)).state is JobState.SUCCEEDED
+
+
+@pytest.mark.slow
 async def test_two_projects_sharing_an_images_folder_keep_each_others_files(
     tmp_path: Path, write_json: Any
 ) -> None:
@@ -368,7 +433,8 @@ async def test_a_still_deleted_after_its_video_was_queued_fails_that_job_in_word
         assert second.image is not None
         (project.folder.root / second.image.file).unlink()
         backend.release_all()
-        await engine.wait_idle()
+        async with asyncio.timeout(30):
+            await engine.wait_idle()
         await engine.stop()
         job = await project.store.job(plan.jobs[0].id)
         assert job.state is JobState.FAILED and job.error == NO_IMAGE

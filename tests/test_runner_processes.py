@@ -11,12 +11,15 @@ import pty
 import select
 import signal
 import socket
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.conftest import storyboard_json
 from tests.processes import (
     active_jobs,
     assert_everything_clean_and_tidy,
@@ -30,6 +33,7 @@ from tests.processes import (
     wait_for_successes,
     wait_until,
 )
+from tui.engine.engine import STOPPED_TWICE
 from tui.engine.runfiles import RunFiles
 
 pytestmark = pytest.mark.slow
@@ -283,4 +287,60 @@ def test_cron_style_regen_needs_no_terminal(tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     wait_until(lambda: active_jobs(project) == 0, 120)
     assert_everything_clean_and_tidy(project)
+    wait_runner_gone(project)
+
+
+def _video_job(project: Path, position: int) -> tuple[int, str, int] | None:
+    """(id, state, attempts) of the newest video job of the scene at `position`."""
+    with sqlite3.connect(project / "storyboard.db", timeout=10) as db:
+        row = db.execute(
+            "SELECT j.id, j.state, j.attempts FROM jobs j JOIN scenes s ON s.id = j.scene_id "
+            "WHERE s.position = ? AND j.kind = 'video' ORDER BY j.id DESC LIMIT 1",
+            (position,),
+        ).fetchone()
+    return (int(row[0]), str(row[1]), int(row[2])) if row else None
+
+
+def _kill_the_runner_while_it_makes(project: Path, *, attempt: int) -> None:
+    """SIGKILL the runner once scene 1's video runs for the `attempt`-th retry."""
+
+    def running() -> bool:
+        job = _video_job(project, 1)
+        return job is not None and job[1:] == ("running", attempt)
+
+    wait_until(running, 120, f"the long clip to run (attempt {attempt + 1})")
+    pid = runner_pid(project)
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: runner_pid(project) != pid, 10, "the runner to die")
+
+
+def test_a_job_that_keeps_killing_the_runner_fails_after_one_retry(
+    tmp_path: Path, write_json: Any
+) -> None:
+    """Issue 10 item 8: a runner SIGKILLed twice while the same job runs: the job fails for
+    good with its reason after one retry, and the rest of the batch finishes (jobs that
+    were only waiting when the runner died are not held to account)."""
+    data = storyboard_json(4)
+    data.update(width=832, height=480, fps=16)
+    data["scenes"][0]["audio_duration"] = 90.0  # a clip long enough to be killed in
+    project = tmp_path / "film"
+    assert run("new", project, "--from", write_json(data)).returncode == 0
+    assert run("regen", project, "--images", "--include-missing").returncode == 0
+    proc = start("regen", project, "--videos", "--include-missing")
+    try:
+        _kill_the_runner_while_it_makes(project, attempt=0)
+        _kill_the_runner_while_it_makes(project, attempt=1)
+        out, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1, (out, err)
+    assert f"scene 1 video: {STOPPED_TWICE}" in out
+    assert "3 succeeded, 1 failed" in out
+    job = _video_job(project, 1)
+    assert job is not None and job[1:] == ("failed", 1)
+    states = [_video_job(project, position) for position in (2, 3, 4)]
+    assert all(state is not None and state[1] == "succeeded" for state in states), states
     wait_runner_gone(project)

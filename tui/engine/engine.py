@@ -196,7 +196,11 @@ class Engine:
             await self._end(job, JobState.FAILED, str(error) or type(error).__name__)
             return
         if outcome is Recovery.RERUN:
-            if job.attempts >= 1:
+            if job.state is not JobState.RUNNING:
+                # Handed over but never started: it did not stop the runner, so it is
+                # not held to account; it simply goes back in line.
+                await self._set_state(job.id, JobState.QUEUED)
+            elif job.attempts >= 1:
                 await self._end(job, JobState.FAILED, STOPPED_TWICE)
             else:
                 await self._set_state(job.id, JobState.QUEUED, attempts=job.attempts + 1)
