@@ -15,7 +15,8 @@ from textual.message import Message
 
 from tests.media_helpers import index_of, mean_level, write_clip, write_png
 from tests.ui.helpers import wait_for
-from tui.ui.widgets.player import ClipStrip, Player, PlayItem, VideoHalfcellImage
+from tui.media.playlist import PlayItem
+from tui.ui.widgets.player import ClipStrip, Player, VideoHalfcellImage
 
 SIZE = (60, 20)
 

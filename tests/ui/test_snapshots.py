@@ -1,13 +1,15 @@
 """Screenshots of the main states, at 120×36 and at 80×24, with both bundled themes.
 
-Deterministic by construction: fixed job keys in the templates, a fixed
-clock, no cursor blink, half-block pictures, no user config or user themes.
+Deterministic by construction: fixed job keys in the templates, fixed
+clocks, no cursor blink, half-block pictures, no user config or user themes.
 Update with `pytest tests/ui --snapshot-update` after looking at the report.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from textual.pilot import Pilot
 from tests.instant_backend import InstantBackend
 from tests.ui.helpers import main_screen, make_app, png, quiet_settings, wait_for
 from tui.backends.base import Progress
+from tui.store import transaction
 from tui.ui.widgets.still import StillView
 
 SIZES = [pytest.param((120, 36), id="120x36"), pytest.param((80, 24), id="80x24")]
@@ -98,8 +101,17 @@ def test_job_in_progress(snap_compare: Snap, project: Callable[[str], Path], siz
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_failure_toast(snap_compare: Snap, project: Callable[[str], Path], size: Any) -> None:
+def test_failure_toast(
+    snap_compare: Snap,
+    project: Callable[[str], Path],
+    size: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """A failed job: an error toast with the server's words, and the scene stays dirty."""
+    # The inspector says when the job failed, in local time: pin both.
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    monkeypatch.setattr(transaction, "now", lambda: datetime(2026, 11, 28, 9, 41, tzinfo=UTC))
     backend = InstantBackend()
     backend.fail_with = "Prompt outputs failed validation: CheckpointLoaderSimple [ckpt_name]"
     app = make_app(project("dirty"), backend=backend)

@@ -219,6 +219,31 @@ SCREEN_COMMANDS = (
         palette="View: clear filter",
     ),
     Command(
+        "play.clip",
+        "play",
+        "Play",
+        "Play the selected scene's clip in the inspector (space pauses, esc stops)",
+        key="p",
+        palette="Play: this scene's clip",
+    ),
+    Command(
+        "play.storyboard",
+        "play_all",
+        "Play all",
+        "Play the storyboard from the selected scene on, clip after clip",
+        key="P",
+        palette="Play: the storyboard from here",
+        show=False,
+    ),
+    Command(
+        "play.pause",
+        "pause",
+        "Pause",
+        "Pause or resume playback",
+        key="space",
+        show=False,
+    ),
+    Command(
         "edit.inspector",
         "edit",
         "Edit",
@@ -263,10 +288,11 @@ SECTIONS = {
     "cancel": "Regenerate",
     "view": "View",
     "runner": "App",
+    "play": "Play",
     "help": "App",
     "app": "App",
 }
-SECTION_ORDER = ("Scene list", "Edit", "Regenerate", "View", "App")
+SECTION_ORDER = ("Scene list", "Edit", "Regenerate", "Play", "View", "App")
 EXTRA_HELP = (("Edit", "←/→  -/+", "Step motion strength by 0.05"),)
 """Keys of a single widget, not bindings of their own."""
 

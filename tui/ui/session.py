@@ -375,6 +375,14 @@ class EditorSession:
         except StoreError:
             return None
 
+    def clip_path(self, scene: Scene) -> Path | None:
+        if scene.video is None or self.project is None:
+            return None
+        try:
+            return self.project.asset_path(scene.video.file)
+        except StoreError:
+            return None
+
     async def clip_length(self, scene: Scene) -> float | None:
         """The clip's real length, read once per file (off the loop)."""
         if scene.video is None or self.project is None:

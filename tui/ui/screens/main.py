@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -29,6 +29,7 @@ from tui.config import ConfigError, ImageRenderer
 from tui.domain.models import AssetKind, Scene
 from tui.engine.client import Launcher, ProjectClient
 from tui.engine.project import BackendChoice
+from tui.media.playlist import PlayItem
 from tui.store.errors import StoreError
 from tui.ui import keys, wording
 from tui.ui.model import Board, Counts, JobBoard
@@ -41,6 +42,9 @@ from tui.ui.widgets.header import StoryHeader
 from tui.ui.widgets.inspector import Inspector, MediaInfo
 from tui.ui.widgets.key_hints import KeyHints
 from tui.ui.widgets.scene_list import SceneList
+
+if TYPE_CHECKING:
+    from tui.ui.widgets.player import Player
 
 FRAME = 1 / 30
 """Job events are shown at most this often.
@@ -161,6 +165,8 @@ class MainScreen(Screen[None]):
         self._bar_shown_at = 0.0
         self._inspect_timer: Timer | None = None
         self._highlighted_at = 0.0
+        self._following_playback = False
+        """The list's cursor is being moved by a storyboard playback, not by the user."""
         self.header = StoryHeader(id="header")
         self.batch_bar = BatchBar(id="batch-bar")
         self.list_columns = Static(id="list-columns", markup=False)
@@ -357,6 +363,8 @@ class MainScreen(Screen[None]):
     def _inspect_highlighted(self) -> None:
         self._inspect_timer = None
         scene_id = self.scene_list.highlighted
+        if self.inspector.playing and not self._following_playback:
+            self.inspector.stop_playing()  # moving to another scene stops a clip
         shown = self.inspector.scene
         if self._focus_in_inspector() and shown is not None and shown.id != scene_id:
             return  # never swap the scene under someone typing; enter will catch up
@@ -412,11 +420,12 @@ class MainScreen(Screen[None]):
         if scene.video is None:
             return MediaInfo(still, preview, label)
         name = Path(scene.video.file).name
+        clip = session.clip_path(scene)
         measured = session.known_clip_length(scene)
         if measured is not None:
-            return MediaInfo(still, preview, label, name, measured, True)
+            return MediaInfo(still, preview, label, name, measured, True, clip)
         self._measure_clip(scene)
-        return MediaInfo(still, preview, label, name, scene.audio_duration)
+        return MediaInfo(still, preview, label, name, scene.audio_duration, False, clip)
 
     @work(group="clips", exit_on_error=False)
     async def _measure_clip(self, scene: Scene) -> None:
@@ -468,7 +477,9 @@ class MainScreen(Screen[None]):
         if action == "edit":
             return self.focused is self.scene_list
         if action == "back":
-            return self.focused is not self.scene_list or self._filtered()
+            return self.focused is not self.scene_list or self._filtered() or self.inspector.playing
+        if action == "pause":
+            return self.inspector.playing
         return True
 
     def _focus_in_inspector(self) -> bool:
@@ -573,6 +584,64 @@ class MainScreen(Screen[None]):
         else:
             self.app.notify("The runner did not stop in time.", severity="error", markup=False)
 
+    def action_play(self) -> None:
+        """`p`: the selected scene's clip, looping, in the inspector's picture area."""
+        scene = self._highlighted_scene()
+        if scene is None:
+            return
+        clip = self.session.clip_path(scene)
+        if clip is None or not clip.is_file():
+            self.app.notify(f"Scene {scene.position} has no clip yet.", markup=False)
+            return
+        self._start_playing([PlayItem(clip=clip, scene_id=scene.id)], loop=True)
+
+    def action_play_all(self) -> None:
+        """`P`: every scene from the selected one on; missing clips show stills or titles."""
+        board, start = self.session.board, self._highlighted_scene()
+        if board is None or start is None:
+            return
+        items = []
+        for scene_id in self.scene_list.shown_ids[self.scene_list.cursor :]:
+            scene = board.scenes[scene_id]
+            clip = self.session.clip_path(scene)
+            items.append(
+                PlayItem(
+                    clip=clip if clip is not None and clip.is_file() else None,
+                    still=self.session.still_path(scene),
+                    narration=scene.narration,
+                    seconds=scene.audio_duration,
+                    scene_id=scene.id,
+                )
+            )
+        self._start_playing(items, loop=False)
+
+    def _start_playing(self, items: list[PlayItem], *, loop: bool) -> None:
+        self._following_playback = not loop
+        if self.size.width < NARROW:
+            self.inspector.display = True
+            self.list_pane.display = False
+        if (why := self.inspector.play(items, loop=loop)) is not None:
+            self.app.notify(f"Cannot play: {why}.", severity="warning", markup=False)
+
+    def action_pause(self) -> None:
+        if self.inspector.playing:
+            self.inspector.toggle_pause()
+
+    def on_player_item_started(self, message: Player.ItemStarted) -> None:
+        """A storyboard playback reached the next scene: the list's cursor follows."""
+        if self._following_playback and message.scene_id is not None:
+            self.scene_list.highlight(message.scene_id)
+
+    def on_player_stopped(self, message: Player.Stopped) -> None:
+        self._following_playback = False
+        self._arrange_panes()
+        if message.error:
+            self.app.notify(f"Playback stopped: {message.error}", severity="warning", markup=False)
+
+    def _highlighted_scene(self) -> Scene | None:
+        board, scene_id = self.session.board, self.scene_list.highlighted
+        return board.scenes.get(scene_id) if board is not None and scene_id else None
+
     def action_toggle_dirty_only(self) -> None:
         self.scene_list.dirty_only = not self.scene_list.dirty_only
         self._update_list_header()
@@ -613,7 +682,11 @@ class MainScreen(Screen[None]):
         self._arrange_panes()
 
     def action_back(self) -> None:
-        """Esc: from a field (or the bar) back to the list; on the list, clear the filter."""
+        """Esc: stop playback; from a field (or the bar) back to the list; on the list,
+        clear the filter."""
+        if self.inspector.playing:
+            self.inspector.stop_playing()
+            return
         if self.focused is self.filter_input or (
             self.focused is self.scene_list and self._filtered()
         ):

@@ -28,10 +28,20 @@ from tui.config import ImageRenderer
 from tui.domain.camera import CAMERA_OPTIONS as DOMAIN_CAMERA_OPTIONS
 from tui.domain.models import AssetKind, AssetState, Scene
 from tui.domain.staleness import Reason, SceneStatus
+from tui.media.playlist import PlayItem
 from tui.ui.session import Failure
 from tui.ui.text import one_line, plain
 from tui.ui.widgets.motion import MotionControl
 from tui.ui.widgets.still import StillView
+
+try:
+    # Playback draws with textual-image, which asks the terminal its cell size when
+    # imported; a terminal that cannot say (0 columns) leaves the editor without it.
+    from tui.ui.widgets.player import ClipStrip, Player
+except Exception:  # pragma: no cover - depends on the terminal the app starts in
+    PLAYBACK = False
+else:
+    PLAYBACK = True
 
 CAMERA_OPTIONS = list(DOMAIN_CAMERA_OPTIONS)
 """The nine moves as a menu, with the same labels the why-dirty lines use."""
@@ -70,6 +80,8 @@ class MediaInfo:
     video_seconds: float | None = None
     video_measured: bool = False
     """True when the length was read from the file rather than taken from the narration."""
+    video: Path | None = None
+    """The clip itself, for its thumbnails and for playing it."""
 
 
 def _set_text(widget: Static, content: Content, *, layout: bool = False) -> None:
@@ -165,6 +177,9 @@ class Inspector(VerticalScroll, can_focus=False):
         & #fields > Button.-failed { color: $asset-failed; background: $panel; }
         & #fields > #preview { display: none; }
         & #fields > #preview.-shown { display: block; }
+        & #fields > Player { display: none; margin-top: 1; }
+        & #fields.-playing > Player { display: block; }
+        & #fields.-playing > #still, & #fields.-playing > #strip { display: none; }
         & #fields > StillView { margin-top: 1; }
         & #fields > #edit-error {
             color: $error;
@@ -277,6 +292,9 @@ class Inspector(VerticalScroll, can_focus=False):
             yield Input(id="seed", restrict=r"[0-9]*", max_length=10, compact=True)
         yield Button("Regenerate Image", id="regenerate-image", compact=True)
         yield StillView(self.renderer, id="still")
+        if PLAYBACK:
+            yield ClipStrip(self.renderer, id="strip")
+            yield Player(self.renderer, id="player")
         yield StillView(self.renderer, id="preview")
         yield Static("Video", id="video-heading", classes="heading", markup=False)
         yield Static(id="video-why", classes="why", markup=False)
@@ -454,6 +472,8 @@ class Inspector(VerticalScroll, can_focus=False):
         else:
             still.source = None
             still.caption = "no image yet"
+        if PLAYBACK:
+            self.query_one(ClipStrip).source = media.video
         preview = self.query_one("#preview", StillView)
         preview.set_class(media.preview is not None, "-shown")
         preview.source = media.preview
@@ -473,6 +493,33 @@ class Inspector(VerticalScroll, can_focus=False):
         label = self.query_one("#edit-error", Static)
         label.update(Content(plain(error)))
         label.set_class(bool(error), "-shown")
+
+    # -- playing -------------------------------------------------------------
+
+    @property
+    def playing(self) -> bool:
+        return PLAYBACK and self.query_one(Player).playing
+
+    def play(self, items: list[PlayItem], *, loop: bool) -> str | None:
+        """Play in the picture area; returns why it cannot, or None."""
+        if not PLAYBACK:
+            return "playback is off: this terminal did not report its size"
+        self.query_one("#fields").add_class("-playing")
+        self.query_one(Player).play_items(items, loop=loop)
+        return None
+
+    def stop_playing(self) -> None:
+        if PLAYBACK:
+            self.query_one(Player).stop()
+            self.query_one("#fields").remove_class("-playing")
+
+    def toggle_pause(self) -> None:
+        if PLAYBACK:
+            self.query_one(Player).action_toggle_pause()
+
+    def on_player_stopped(self) -> None:
+        """The still and the strip come back when playback ends, however it ends."""
+        self.query_one("#fields").remove_class("-playing")
 
     # -- editing -------------------------------------------------------------
 

@@ -49,6 +49,7 @@ from tui.config import ImageRenderer
 from tui.media.errors import MediaError
 from tui.media.frames import Pacer, iter_raw_frames, probe_clip, thumbnails
 from tui.media.pictures import Size, fit_size, load_still
+from tui.media.playlist import PlayItem
 from tui.ui.text import one_line
 from tui.ui.widgets.still import RENDERERS
 
@@ -63,19 +64,6 @@ STYLE_CACHE_LIMIT = 4_096
 by each full garbage collection, and a large cache made those pauses cost frames."""
 MAX_PIXELS = 1280 * 720
 """Terminal graphics above this size cost more to send than a terminal shows."""
-
-
-@dataclass(frozen=True, slots=True)
-class PlayItem:
-    """One scene of a playback: its clip, or its still, or a title card with its narration."""
-
-    clip: Path | None = None
-    still: Path | None = None
-    narration: str = ""
-    seconds: float | None = None
-    """How long the scene lasts (its narration). A clip is cut or its last frame held to
-    fit; None plays a clip to its own end. A still or a title card needs it."""
-    scene_id: int | None = None
 
 
 def resolve_renderer(renderer: ImageRenderer) -> ImageRenderer:
