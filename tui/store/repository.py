@@ -357,14 +357,23 @@ class ProjectStore:
     async def check_integrity(self) -> None:
         """A full `PRAGMA quick_check`: raises DatabaseDamaged if any page is broken.
 
-        Reads every page, so it is for moments that call for it (a runner that
-        vanished mid-batch), not for every look.
+        It reads every page from the file on a connection of its own (this
+        one's cache may still hold a page as it was before it was damaged), so
+        it is for moments that call for it (a runner that vanished mid-batch),
+        not for every look.
         """
 
-        def check(tx: Tx) -> list[str]:
-            return [str(row[0]) for row in tx.db.execute("PRAGMA quick_check(3)").fetchall()]
+        def check() -> list[str]:
+            db = sqlite3.connect(_uri(self.path, "mode=ro"), uri=True, timeout=10)
+            try:
+                return [str(row[0]) for row in db.execute("PRAGMA quick_check(3)").fetchall()]
+            finally:
+                db.close()
 
-        found = await self.read(check)
+        try:
+            found = await asyncio.to_thread(check)
+        except sqlite3.Error as error:
+            raise self._failed(error) from None
         if found != ["ok"]:
             text = "; ".join(found)
             raise self._note(
@@ -603,7 +612,7 @@ class ProjectStore:
         return await self.atomically(work)
 
     async def job(self, job_id: int) -> Job:
-        query = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"
+        query = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ? AND kind != 'cut'"
         rows = await self._rows(query, (job_id,))
         if not rows:
             raise NotFoundError(f"no job with id {job_id}")
@@ -636,6 +645,6 @@ class ProjectStore:
         return [(job_from_row(row[:-2]), int(row[-2]), str(row[-1] or "")) for row in rows]
 
     async def jobs(self, *, limit: int = 1000) -> list[Job]:
-        query = f"SELECT {JOB_COLUMNS} FROM jobs ORDER BY id DESC LIMIT ?"
+        query = f"SELECT {JOB_COLUMNS} FROM jobs WHERE kind != 'cut' ORDER BY id DESC LIMIT ?"
         rows = await self._rows(query, (limit,))
         return [job_from_row(row) for row in rows]
