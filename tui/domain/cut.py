@@ -17,7 +17,9 @@ or a move. Pure: plain dicts in, plain strings out, no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypedDict
 
@@ -98,6 +100,47 @@ def cut_inputs(
         "fps": fps,
         "scenes": [cut_scene(scene, hashes.get(scene.id)) for scene in ordered],
     }
+
+
+def film_inputs(
+    scenes: Sequence[Scene],
+    *,
+    width: int,
+    height: int,
+    fps: int,
+    present: Callable[[str], bool] | None = None,
+    unreadable: frozenset[str] = frozenset(),
+) -> CutInputs:
+    """What the film would be made from now, with the files as they are on disk.
+
+    A clip that is gone, or that the last export found unreadable (by content
+    hash), counts as no clip, so its still or a title card stands in; a still
+    that is gone counts as none; narration audio that is gone is silence.
+    """
+
+    def there(file: str | None) -> bool:
+        return file is not None and (present is None or present(file))
+
+    rows: list[CutScene] = []
+    for scene in sorted(scenes, key=lambda scene: scene.position):
+        video, image = scene.video, scene.image
+        if video is not None and there(video.file) and video.content_hash not in unreadable:
+            visual, ref = "clip", video.content_hash
+        elif image is not None and there(image.file):
+            visual, ref = "still", image.content_hash
+        else:
+            visual, ref = "title", " ".join(scene.narration.split())
+        audio = scene.audio_hash if there(scene.audio_file) else None
+        rows.append(
+            {
+                "id": scene.id,
+                "visual": visual,
+                "ref": ref,
+                "duration": scene.audio_duration,
+                "audio": audio,
+            }
+        )
+    return {"width": width, "height": height, "fps": fps, "scenes": rows}
 
 
 def fingerprint(inputs: CutInputs) -> str:
@@ -224,3 +267,27 @@ def cut_status_line(
     if len(reasons) > limit:
         shown.append(f"and {len(reasons) - limit} more")
     return f"cut: stale ({', '.join(shown)})"
+
+
+@dataclass(frozen=True)
+class CutRecord:
+    """The current film, as the database keeps it: like an asset, with what it was made from."""
+
+    file: str
+    """Relative to the project folder when inside it (`exports/film.mp4`), else absolute."""
+    content_hash: str
+    inputs: Mapping[str, Any]
+    """The `CutInputs` it was made from, plus `unreadable`: clips it found corrupt and
+    replaced with their stills (so those scenes count as stills until the clip changes)."""
+    subtitles: str | None = None
+    how: str = ""
+    """Whether the video was copied or re-encoded, and why, in words."""
+    notes: tuple[str, ...] = ()
+    """What the export had to work around, one line each (an unreadable clip)."""
+    job_id: int | None = None
+    created: datetime | None = None
+
+    @property
+    def unreadable(self) -> frozenset[str]:
+        found = self.inputs.get("unreadable", [])
+        return frozenset(str(item) for item in found) if isinstance(found, list) else frozenset()

@@ -71,3 +71,38 @@ class Job(BaseModel):
     @property
     def label(self) -> str:
         return f"{self.kind.value} job {self.id}"
+
+
+class CutJob(BaseModel):
+    """Assembling the rough cut: a job of the whole project, not of one scene.
+
+    It shares the job journal (the same states, compare-and-set moves and
+    revisions), so an export survives a dropped link and a killed runner the
+    way a regeneration does; it has no scene, kind or backend of its own.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    params: dict[str, Any]
+    """`output` (the film's path), `subtitles` (write an .srt beside it), `force`."""
+    key: str
+    """Chosen when queued; names the export's temp file, so a rerun finds its leftovers."""
+    state: JobState = JobState.QUEUED
+    progress: float = 0.0
+    error: str | None = None
+    attempts: int = 0
+    created: datetime
+    updated: datetime
+
+    @property
+    def output(self) -> str:
+        return str(self.params.get("output", ""))
+
+    @property
+    def subtitles(self) -> bool:
+        return bool(self.params.get("subtitles", False))
+
+    @property
+    def force(self) -> bool:
+        return bool(self.params.get("force", False))

@@ -115,6 +115,8 @@ class Scene(BaseModel):
     video: Asset | None = None
     rev: int = 0
     """The project revision of the last write to this scene; lets a viewer reload only changes."""
+    audio_hash: str | None = None
+    """The narration audio's content hash, when there is a file: part of the cut's inputs."""
 
     @field_validator("motion")
     @classmethod

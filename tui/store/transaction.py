@@ -26,8 +26,9 @@ from typing import Any, TypeVar, cast
 from pydantic import BaseModel
 
 from tui.domain.camera import CameraMovement
+from tui.domain.cut import CutRecord
 from tui.domain.edits import changed_fields, normalize
-from tui.domain.jobs import ACTIVE_STATES, Job, JobState
+from tui.domain.jobs import ACTIVE_STATES, CutJob, Job, JobState
 from tui.domain.models import Asset, AssetKind, Scene
 from tui.store.errors import (
     DatabaseDamaged,
@@ -41,7 +42,7 @@ SCENE_SELECT = """
 SELECT s.id, s.position, s.narration, s.audio_file, s.audio_duration, s.image_prompt,
        s.negative_prompt, s.seed, s.video_prompt, s.camera, s.motion, s.rev,
        i.file, i.content_hash, i.inputs, i.created, i.job_id,
-       v.file, v.content_hash, v.inputs, v.created, v.job_id
+       v.file, v.content_hash, v.inputs, v.created, v.job_id, s.audio_hash
 FROM scenes s
 LEFT JOIN assets i ON i.scene_id = s.id AND i.kind = 'image'
 LEFT JOIN assets v ON v.scene_id = s.id AND v.kind = 'video'
@@ -56,6 +57,8 @@ JOB_UPDATABLE = frozenset(
 )
 ACTIVE_VALUES = tuple(sorted(state.value for state in ACTIVE_STATES))
 _ACTIVE_SQL = "('" + "', '".join(ACTIVE_VALUES) + "')"
+SCENE_JOBS = "kind != 'cut'"
+"""Scene jobs only: the rough cut's job (no scene) is read through its own calls."""
 
 UPSERT_ASSET = (
     "INSERT INTO assets (scene_id, kind, file, content_hash, inputs, job_id, created) "
@@ -113,6 +116,7 @@ def _same_as_construct() -> bool:
         "rev": 0,
         "image": None,
         "video": None,
+        "audio_hash": None,
     }
     try:
         made, built = _assemble(Scene, dict(values)), Scene.model_construct(**values)
@@ -172,7 +176,42 @@ def scene_from_row(row: tuple[Any, ...]) -> Scene:
             "rev": row[11],
             "image": _asset(AssetKind.IMAGE, row[12:17]),
             "video": _asset(AssetKind.VIDEO, row[17:22]),
+            "audio_hash": row[22],
         },
+    )
+
+
+CUT_JOB_COLUMNS = "id, params, backend_job_id, state, progress, error, attempts, created, updated"
+CUT_COLUMNS = "file, content_hash, inputs, subtitles, how, notes, job_id, created"
+CUT_BACKEND = "export"
+"""What a cut job's `backend` column holds: the runner makes it itself."""
+
+
+def cut_job_from_row(row: tuple[Any, ...]) -> CutJob:
+    return CutJob.model_construct(
+        id=row[0],
+        params=json.loads(row[1]),
+        key=row[2],
+        state=JobState(row[3]),
+        progress=row[4],
+        error=row[5],
+        attempts=row[6],
+        created=datetime.fromisoformat(row[7]),
+        updated=datetime.fromisoformat(row[8]),
+    )
+
+
+def cut_from_row(row: tuple[Any, ...]) -> CutRecord:
+    notes = json.loads(row[5] or "[]")
+    return CutRecord(
+        file=row[0],
+        content_hash=row[1],
+        inputs=json.loads(row[2]),
+        subtitles=row[3],
+        how=row[4] or "",
+        notes=tuple(str(note) for note in notes) if isinstance(notes, list) else (),
+        job_id=row[6],
+        created=datetime.fromisoformat(row[7]) if row[7] else None,
     )
 
 
@@ -261,6 +300,10 @@ class Tx:
             self._rev = int(row[0])
         return self._rev
 
+    def touch(self) -> int:
+        """Take this transaction's revision even though no scene or job row changed."""
+        return self.rev
+
     @property
     def wrote(self) -> bool:
         return self._rev is not None
@@ -318,12 +361,14 @@ class Tx:
     # -- jobs ------------------------------------------------------------------
 
     def job(self, job_id: int) -> Job | None:
-        row = self.db.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        row = self.db.execute(
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ? AND {SCENE_JOBS}", (job_id,)
+        ).fetchone()
         return job_from_row(row) if row else None
 
     def active_jobs(self, scene_ids: Collection[int] | None = None) -> list[Job]:
         """Jobs not yet final, oldest first; of every scene, or of `scene_ids`."""
-        query = f"SELECT {JOB_COLUMNS} FROM jobs WHERE state IN {_ACTIVE_SQL}"
+        query = f"SELECT {JOB_COLUMNS} FROM jobs WHERE state IN {_ACTIVE_SQL} AND {SCENE_JOBS}"
         params: tuple[Any, ...] = ()
         if scene_ids is not None:
             query += " AND scene_id IN (SELECT value FROM json_each(?))"
@@ -388,11 +433,147 @@ class Tx:
         columns = ", ".join(f"{name} = ?" for name in values)
         allowed = "('" + "', '".join(sorted(JobState(s).value for s in expect)) + "')"
         row = self.db.execute(
-            f"UPDATE jobs SET {columns} WHERE id = ? AND state IN {allowed} "
+            f"UPDATE jobs SET {columns} WHERE id = ? AND state IN {allowed} AND {SCENE_JOBS} "
             f"RETURNING {JOB_COLUMNS}",
             (*values.values(), job_id),
         ).fetchone()
         return job_from_row(row) if row else None
+
+    # -- the rough cut ---------------------------------------------------------
+
+    def insert_cut_job(self, params: Mapping[str, Any], key: str) -> CutJob:
+        row = self.db.execute(
+            "INSERT INTO jobs (scene_id, kind, params, params_hash, backend, backend_job_id, "
+            "state, created, updated, rev) VALUES (NULL, 'cut', ?, '', ?, ?, 'queued', ?, ?, ?) "
+            f"RETURNING {CUT_JOB_COLUMNS}",
+            (
+                json.dumps(params, sort_keys=True),
+                CUT_BACKEND,
+                key,
+                self.stamp,
+                self.stamp,
+                self.rev,
+            ),
+        ).fetchone()
+        return cut_job_from_row(row)
+
+    def cut_job(self, job_id: int) -> CutJob | None:
+        row = self.db.execute(
+            f"SELECT {CUT_JOB_COLUMNS} FROM jobs WHERE id = ? AND kind = 'cut'", (job_id,)
+        ).fetchone()
+        return cut_job_from_row(row) if row else None
+
+    def active_cut_jobs(self) -> list[CutJob]:
+        rows = self.db.execute(
+            f"SELECT {CUT_JOB_COLUMNS} FROM jobs WHERE state IN {_ACTIVE_SQL} AND kind = 'cut' "
+            "ORDER BY id"
+        ).fetchall()
+        return [cut_job_from_row(row) for row in rows]
+
+    def last_cut_job(self) -> CutJob | None:
+        row = self.db.execute(
+            f"SELECT {CUT_JOB_COLUMNS} FROM jobs WHERE kind = 'cut' ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        return cut_job_from_row(row) if row else None
+
+    def set_cut_job(
+        self,
+        job_id: int,
+        *,
+        expect: Collection[JobState] = ACTIVE_STATES,
+        **fields: Any,
+    ) -> CutJob | None:
+        """Move a cut job that is still in one of `expect`; None if it has moved on."""
+        unknown = set(fields) - {"state", "progress", "error", "attempts"}
+        if unknown:
+            raise ValueError(f"cannot update cut job fields {sorted(unknown)}")
+        values = dict(fields)
+        if "state" in values:
+            state = JobState(values["state"])
+            values["state"] = state.value
+            if state is JobState.RUNNING:
+                values["started"] = self.stamp
+            elif state.is_final:
+                values["finished"] = self.stamp
+        values["updated"] = self.stamp
+        values["rev"] = self.rev
+        columns = ", ".join(f"{name} = ?" for name in values)
+        allowed = "('" + "', '".join(sorted(JobState(s).value for s in expect)) + "')"
+        row = self.db.execute(
+            f"UPDATE jobs SET {columns} WHERE id = ? AND state IN {allowed} AND kind = 'cut' "
+            f"RETURNING {CUT_JOB_COLUMNS}",
+            (*values.values(), job_id),
+        ).fetchone()
+        return cut_job_from_row(row) if row else None
+
+    def scene_jobs_before(self, job_id: int) -> int:
+        """Scene jobs still active that were queued before `job_id` (a cut waits for them)."""
+        row = self.db.execute(
+            f"SELECT count(*) FROM jobs WHERE state IN {_ACTIVE_SQL} AND {SCENE_JOBS} AND id < ?",
+            (job_id,),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def cut(self) -> CutRecord | None:
+        row = self.db.execute(f"SELECT {CUT_COLUMNS} FROM cut WHERE id = 1").fetchone()
+        return cut_from_row(row) if row else None
+
+    def put_cut(self, record: CutRecord) -> CutRecord | None:
+        """Make `record` the current film; returns the one it replaced."""
+        old = self.cut()
+        self.db.execute(
+            f"INSERT INTO cut (id, {CUT_COLUMNS}) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET file = excluded.file, "
+            "content_hash = excluded.content_hash, inputs = excluded.inputs, "
+            "subtitles = excluded.subtitles, how = excluded.how, notes = excluded.notes, "
+            "job_id = excluded.job_id, created = excluded.created",
+            (
+                record.file,
+                record.content_hash,
+                json.dumps(dict(record.inputs), sort_keys=True),
+                record.subtitles,
+                record.how,
+                json.dumps(list(record.notes)),
+                record.job_id,
+                (record.created or now()).isoformat(),
+            ),
+        )
+        self.touch()  # a new film is a change every viewer reads
+        return old
+
+    # -- narration audio ------------------------------------------------------
+
+    def audio_stamps(self) -> list[tuple[int, int, str, str | None, int | None, int | None]]:
+        """(scene id, position, file, hash, size, mtime_ns) of every scene with narration audio."""
+        rows = self.db.execute(
+            "SELECT id, position, audio_file, audio_hash, audio_size, audio_mtime FROM scenes "
+            "WHERE audio_file IS NOT NULL ORDER BY position"
+        ).fetchall()
+        return [tuple(row) for row in rows]
+
+    def set_audio(
+        self,
+        scene_id: int,
+        *,
+        file: str | None,
+        content_hash: str | None,
+        size: int | None,
+        mtime: int | None,
+        duration: float | None = None,
+    ) -> Scene:
+        """Point a scene at its narration audio (and, with `duration`, take its length)."""
+        scene = self.scene(scene_id)
+        rev = self.rev
+        self.db.execute(
+            "UPDATE scenes SET audio_file = ?, audio_hash = ?, audio_size = ?, audio_mtime = ?, "
+            "rev = ? WHERE id = ?",
+            (file, content_hash, size, mtime, rev, scene_id),
+        )
+        if duration is not None and duration != scene.audio_duration:
+            self.db.execute(
+                "UPDATE scenes SET audio_duration = ? WHERE id = ?", (duration, scene_id)
+            )
+        return self.scene(scene_id)
 
     def end_job(self, job_id: int, state: JobState, error: str | None = None) -> list[Job]:
         """Move an active job to a final state, with the videos waiting on it.
@@ -421,7 +602,7 @@ class Tx:
 
     def jobs_changed_since(self, rev: int) -> list[Job]:
         rows = self.db.execute(
-            f"SELECT {JOB_COLUMNS} FROM jobs WHERE rev > ? ORDER BY id", (rev,)
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE rev > ? AND {SCENE_JOBS} ORDER BY id", (rev,)
         ).fetchall()
         return [job_from_row(row) for row in rows]
 
