@@ -188,6 +188,7 @@ class Inspector(VerticalScroll, can_focus=False):
             &.-shown { display: block; }
         }
         & #fields > #video-file { color: $foreground-muted; margin-top: 1; }
+        & #fields > #strip { margin-top: 1; }
         & > #fields { height: auto; }
         & > #empty { color: $foreground-muted; margin-top: 1; display: none; }
     }
@@ -293,7 +294,6 @@ class Inspector(VerticalScroll, can_focus=False):
         yield Button("Regenerate Image", id="regenerate-image", compact=True)
         yield StillView(self.renderer, id="still")
         if PLAYBACK:
-            yield ClipStrip(self.renderer, id="strip")
             yield Player(self.renderer, id="player")
         yield StillView(self.renderer, id="preview")
         yield Static("Video", id="video-heading", classes="heading", markup=False)
@@ -309,6 +309,8 @@ class Inspector(VerticalScroll, can_focus=False):
             yield MotionControl(id="motion")
         yield Button("Regenerate Video", id="regenerate-video", compact=True)
         yield Static(id="video-file", markup=False)
+        if PLAYBACK:
+            yield ClipStrip(self.renderer, id="strip")
 
     def on_mount(self) -> None:
         for text_area in self.query(TextArea):
