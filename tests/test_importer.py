@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -101,13 +103,18 @@ async def test_config_workflows_and_audio_come_along(tmp_path: Path, sample_copy
     (sample_copy / "audio").mkdir()
     (sample_copy / "audio/one.wav").write_bytes(b"RIFF")
     edit_manifest(sample_copy, lambda d: d["scenes"][0].update(audio_file="audio/one.wav"))
-    folder = await create_project(tmp_path / "film", sample_copy)
+    notes: list[str] = []
+    folder = await create_project(tmp_path / "film", sample_copy, notes)
     assert folder.config_path.read_text(encoding="utf-8") == 'backend = "draft"\n'
     assert (folder.workflows_dir / "image.json").exists()
     async with await Project.open(folder.root) as project:
         scene = await project.store.scene_at(1)
-        assert scene.audio_file == "assets/audio/scene-0001.wav"
-    assert (folder.root / "assets/audio/scene-0001.wav").read_bytes() == b"RIFF"
+        assert scene.audio_file is not None
+        assert re.fullmatch(r"assets/audio/scene-0001-[0-9a-f]{8}\.wav", scene.audio_file)
+        assert scene.audio_hash == hashlib.sha256(b"RIFF").hexdigest()
+    assert (folder.root / scene.audio_file).read_bytes() == b"RIFF"
+    # Four bytes are no narration: the file comes along, the import's length stays.
+    assert len(notes) == 1 and "scene 1: audio/one.wav cannot be decoded" in notes[0]
 
 
 async def test_new_refuses_a_non_empty_folder(tmp_path: Path) -> None:

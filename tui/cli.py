@@ -22,6 +22,7 @@ from tui.domain.edits import EditError, parse_assignment
 from tui.domain.models import AssetKind, AssetState
 from tui.engine.project import BackendChoice, Project
 from tui.engine.report import SceneReport, Tally, report
+from tui.store.audio import AudioCheck, attach, check_audio
 from tui.store.errors import StoreError
 from tui.store.folder import ProjectFolder
 from tui.store.importer import create_project
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 
     from rich.console import Console
 
+AUDIO_FILE = "audio_file"
+"""Set with `set`, but not an edit like the others: the file is copied in and measured."""
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -190,7 +193,10 @@ def _open(args: argparse.Namespace) -> int:
 
 
 async def _new(args: argparse.Namespace) -> int:
-    folder = await create_project(args.dir, args.source)
+    notes: list[str] = []
+    folder = await create_project(args.dir, args.source, notes)
+    for note in notes:
+        print(one_line(note))
     async with await Project.open(folder.root) as project:
         count = await project.store.scene_count()
         name, where = one_line(project.name), visible(str(folder.root))
@@ -322,19 +328,20 @@ def _json(out: TextIO, head: dict[str, Any]) -> Any:
 async def _status(args: argparse.Namespace) -> int:
     async with await Project.open(args.dir, backend=args.backend) as project:
         runner = await runner_summary(project)
+        audio = await _check_audio(project, write=False)  # status never writes
         out = sys.stdout
         if args.json:
             head = {
                 "project": {"name": project.name, "path": str(project.folder.root)},
                 "runner": runner,
             }
-            await report(project.store, project.settings, _json(out, head))
+            await report(project.store, project.settings, _json(out, head), audio.durations)
             return EXIT_OK
         last = await project.store.last_position()
         styles = _Styles(out.isatty() and not os.environ.get("NO_COLOR"))
         title = f"{one_line(project.name)} · {project.backend_name}"
         consume = _table(out, title, max(1, len(str(last))), styles)
-        await report(project.store, project.settings, consume)
+        await report(project.store, project.settings, consume, audio.durations)
         out.write(runner_line(runner) + "\n")
     return EXIT_OK
 
@@ -347,19 +354,43 @@ def _console(stream: Any = None) -> Console:
 
 async def _set(args: argparse.Namespace) -> int:
     changes: dict[str, Any] = {}
+    audio_file: str | None = None
     for text in args.assignments:
+        field, sep, raw = text.partition("=")
+        if sep and field.strip() == AUDIO_FILE:
+            audio_file = raw.strip()
+            continue
         field, value = parse_assignment(text)
         changes[field] = value
+    if audio_file is not None and "audio_duration" in changes:
+        raise UsageError(
+            "audio_file sets audio_duration from the file's length; give one or the other"
+        )
     async with await Project.open(args.dir) as project:
         scene = await project.store.scene_at(args.scene)
-        updated = await project.edit(scene.id, changes)
+        await _check_audio(project, write=True)
+        scene = await project.store.scene(scene.id)
+        updated = await project.edit(scene.id, changes) if changes else scene
+        if audio_file is not None:
+            updated = await attach(project.store, project.folder, updated, audio_file)
         status = project.status(updated)
         verb = "saved" if updated.rev != scene.rev else "unchanged"
         print(f"scene {updated.position} {verb}: image {status.image}, video {status.video}")
         for kind, lines in project.why(updated).items():
             for line in lines:
                 print(f"  {kind.value}: {one_line(line)}")
+        if audio_file is not None and updated.audio_file:
+            print(f"  audio: {visible(updated.audio_file)}, {updated.audio_duration:.2f} s")
     return EXIT_OK
+
+
+async def _check_audio(project: Project, *, write: bool) -> AudioCheck:
+    """Measure narration files that changed on disk; each one that cannot be decoded is
+    a warning line (its scene keeps its length)."""
+    check = await check_audio(project.store, project.folder, write=write)
+    for line in check.problems:
+        print(f"storyboard: warning: {one_line(line)}", file=sys.stderr)
+    return check
 
 
 async def _regen(args: argparse.Namespace) -> int:
@@ -380,6 +411,7 @@ async def _regen(args: argparse.Namespace) -> int:
     )
     ask = _ask if sys.stdin.isatty() and sys.stdout.isatty() else None
     async with await Project.open(args.dir, choice=_choice(args)) as project:
+        await _check_audio(project, write=not args.dry_run)  # a dry run writes nothing
         return await regen(project, request, ask=ask)
 
 

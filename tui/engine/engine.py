@@ -80,6 +80,7 @@ from tui.engine.requests import (
     scene_ids_of,
 )
 from tui.engine.runfiles import RunFiles, RunnerLock
+from tui.store.audio import check_audio
 from tui.store.errors import StoreError
 from tui.store.folder import TEMP_PREFIX, asset_name, safe_suffix
 
@@ -165,6 +166,9 @@ class Engine:
     async def _start(self) -> None:
         store = self.project.store
         await store.make_writable()  # the runner writes from its first moment
+        check = await check_audio(store, self.project.folder, write=True)
+        for line in check.problems:
+            log.warning("%s", line)
         referenced, keys = await store.asset_files(), await store.job_keys()
         await asyncio.to_thread(sweep, self.project.folder, referenced, keys)
         self.backend.on_ready = self._backend_ready

@@ -10,7 +10,7 @@ report is one hop, and prints as it goes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -59,10 +59,21 @@ class Tally:
 
 
 def reports(
-    tx: Tx, settings: RenderSettings, present: Present, tally: Tally
+    tx: Tx,
+    settings: RenderSettings,
+    present: Present,
+    tally: Tally,
+    durations: Mapping[int, tuple[float, str]] | None = None,
 ) -> Iterator[SceneReport]:
-    """Each scene, judged, in position order, as its row is read; counted into `tally`."""
+    """Each scene, judged, in position order, as its row is read; counted into `tally`.
+
+    `durations` (scene id → length, audio hash) are narration files measured
+    anew that a reader may not store: the scenes are judged as if it had.
+    """
     for scene in tx.iter_scenes():
+        if durations and scene.id in durations:
+            length, audio_hash = durations[scene.id]
+            scene = scene.model_copy(update={"audio_duration": length, "audio_hash": audio_hash})
         status = scene_status(scene, settings, present)
         tally.add(status)
         image, video = scene.image, scene.video
@@ -79,6 +90,7 @@ async def report(
     store: ProjectStore,
     settings: RenderSettings,
     consume: Callable[[Iterator[SceneReport], Tally], T],
+    durations: Mapping[int, tuple[float, str]] | None = None,
 ) -> T:
     """Run `consume` over every scene's report inside one read transaction.
 
@@ -89,6 +101,6 @@ async def report(
 
     def work(tx: Tx) -> T:
         tally = Tally()
-        return consume(reports(tx, settings, present, tally), tally)
+        return consume(reports(tx, settings, present, tally, durations), tally)
 
     return await store.read(work)

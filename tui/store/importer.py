@@ -39,9 +39,11 @@ from tui.domain.camera import CameraMovement
 from tui.domain.edits import EditError, normalize
 from tui.domain.models import SEED_LIMIT, Asset, AssetKind, ProjectInfo, RenderSettings
 from tui.domain.staleness import image_inputs, video_inputs_from
+from tui.store import audio
 from tui.store.errors import StoreError
 from tui.store.folder import CONFIG_NAME, ProjectFolder, asset_name
 from tui.store.repository import ProjectStore
+from tui.textsafe import visible
 
 SAMPLE_MANIFEST = "storyboard.json"
 OUTSIDE = "outside the import folder"
@@ -373,13 +375,16 @@ async def _import_assets(
             )
 
 
-async def create_project(dest: Path, source: Path) -> ProjectFolder:
+async def create_project(dest: Path, source: Path, notes: list[str] | None = None) -> ProjectFolder:
     """Make a new project at `dest` from `source`; never touches an existing folder.
 
     The project is built in a temporary sibling and renamed into place, so a
     failed import leaves nothing behind; one left by a killed `new` is cleared
-    by the next `new` of the same name.
+    by the next `new` of the same name. `notes` receives a line per scene whose
+    narration audio says something other than the file did (the audio wins), or
+    cannot be decoded (the file's number stays).
     """
+    notes = [] if notes is None else notes
     dest = dest.expanduser().absolute()
     if (dest / "storyboard.db").exists():
         raise StoreError(f"{dest}: a project already exists here; refusing to overwrite it")
@@ -408,12 +413,12 @@ async def create_project(dest: Path, source: Path) -> ProjectFolder:
         try:
             await store.init_project(info)
             audio = {
-                position: _copy_audio(base, scene.audio_file, folder, position)
+                position: _import_audio(base, scene, folder, position, notes)
                 for position, scene in enumerate(data.scenes, 1)
                 if scene.audio_file
             }
             rows = (
-                {**_scene_fields(scene), "audio_file": audio.get(position)}
+                {**_scene_fields(scene), **audio.get(position, {})}
                 for position, scene in enumerate(data.scenes, 1)
             )
             ids = await store.add_scenes(rows, normalized=True)
@@ -502,20 +507,54 @@ def clear_stale_staging(dest: Path) -> list[Path]:
     return removed
 
 
-def _copy_audio(base: Path, name: str, folder: ProjectFolder, position: int) -> str | None:
-    """Audio is optional: a named file that is absent is skipped, not fatal.
+def _import_audio(
+    base: Path, scene: ImportedScene, folder: ProjectFolder, position: int, notes: list[str]
+) -> dict[str, Any]:
+    """A scene's narration file, measured and copied in: its stored fields.
 
-    One that lies outside the import folder is refused, absent or not.
+    The measured length wins over the file's `audio_duration`, with a note when
+    they differ by more than 0.1 s; a file that cannot be decoded is noted and
+    the number stays. A named file that is absent is skipped (audio is
+    optional); one outside the import folder is refused, absent or not, and so
+    is one that is not narration audio by its name.
     """
-    src = _inside(base, name, f"scene {position}, audio_file")
+    from tui.media.audio import check_extension, durations_differ
+    from tui.media.errors import MediaError
+
+    assert scene.audio_file is not None
+    where = f"scene {position}, audio_file"
+    src = _inside(base, scene.audio_file, where)
     if not src.is_file():
-        return None
-    suffix = Path(name).suffix.lower()
-    if not re.fullmatch(r"\.[a-z0-9]{1,8}", suffix, re.ASCII):
-        suffix = ""
-    dest = folder.audio_dir / f"scene-{position:04d}{suffix}"
-    shutil.copyfile(src, dest)
-    return folder.relative(dest)
+        return {}
+    shown = visible(scene.audio_file)
+    try:
+        check_extension(scene.audio_file)
+    except MediaError as error:
+        raise StoreError(f"{where}: {error}") from None
+    duration = scene.audio_duration
+    try:
+        measured = audio.checked_duration(audio.probe(src), where)
+    except MediaError as error:
+        reason = str(error).removeprefix(f"{src}: ")
+        notes.append(f"scene {position}: {shown} {reason}; keeping audio_duration {duration:g} s")
+    else:
+        if durations_differ(measured, duration):
+            notes.append(
+                f"scene {position}: {shown} lasts {measured:.2f} s, the import says "
+                f"{duration:g} s; using {measured:.2f} s"
+            )
+        duration = measured
+    try:
+        copied = audio.copy_in(src, folder, position)
+    except OSError as error:
+        raise StoreError(f"{where}: cannot copy {shown} ({error.strerror or error})") from None
+    return {
+        "audio_file": copied.file,
+        "audio_hash": copied.content_hash,
+        "audio_size": copied.size,
+        "audio_mtime": copied.mtime,
+        "audio_duration": duration,
+    }
 
 
 def _copy_extras(source: Path, folder: ProjectFolder) -> None:

@@ -484,13 +484,17 @@ class ProjectStore:
                     CameraMovement(fields["camera"]).value,
                     fields["motion"],
                     rev,
+                    fields.get("audio_hash"),
+                    fields.get("audio_size"),
+                    fields.get("audio_mtime"),
                 )
                 for position, fields in enumerate(source, start=first)
             )
             tx.db.executemany(
                 "INSERT INTO scenes (position, narration, audio_file, audio_duration, "
-                "image_prompt, negative_prompt, seed, video_prompt, camera, motion, rev) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "image_prompt, negative_prompt, seed, video_prompt, camera, motion, rev, "
+                "audio_hash, audio_size, audio_mtime) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 values,
             )
             found = tx.db.execute(
