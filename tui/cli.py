@@ -20,6 +20,7 @@ from tui.cli_runner import runner_line, runner_summary
 from tui.config import ConfigError, ProjectConfig, UserSettings
 from tui.domain.edits import EditError, parse_assignment
 from tui.domain.models import AssetKind, AssetState
+from tui.engine.export import CutView, cut_view
 from tui.engine.project import BackendChoice, Project
 from tui.engine.report import SceneReport, Tally, report
 from tui.store.audio import AudioCheck, attach, check_audio
@@ -109,6 +110,30 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     regen.add_argument("--dirty", action="store_true", help=argparse.SUPPRESS)
 
+    export = commands.add_parser(
+        "export", help="assemble the rough cut (one MP4) in the project's runner"
+    )
+    export.add_argument("dir", type=Path)
+    export.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="where the film goes (an .mp4; default: exports/<project name>.mp4)",
+    )
+    export.add_argument(
+        "--subtitles", action="store_true", help="also write an .srt beside the film"
+    )
+    export.add_argument(
+        "--force", action="store_true", help="make it again even if nothing changed"
+    )
+    export.add_argument(
+        "--no-wait",
+        dest="wait",
+        action="store_false",
+        help="queue the export for the project's runner and exit at once",
+    )
+
     runner = commands.add_parser(
         "runner", help="the project's job runner: status, stop, or its log"
     )
@@ -150,7 +175,7 @@ def _open_parser() -> argparse.ArgumentParser:
     return parser
 
 
-SUBCOMMANDS = frozenset({"new", "status", "set", "regen", "doctor", "runner"})
+SUBCOMMANDS = frozenset({"new", "status", "set", "regen", "export", "doctor", "runner"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -269,7 +294,11 @@ NARRATION_WIDTH = 44
 STATE_WIDTH = max(len(state.value) for state in AssetState)
 
 
-def _table(out: TextIO, title: str, width: int, styles: _Styles) -> Any:
+def _cut(project: Project, tally: Tally) -> CutView:
+    return cut_view(project.folder, tally.record, tally.film, project.settings)
+
+
+def _table(out: TextIO, title: str, width: int, styles: _Styles, project: Project) -> Any:
     """A consumer for `report` that prints the status table as the rows stream by."""
 
     def write(items: Iterator[SceneReport], tally: Tally) -> None:
@@ -299,11 +328,12 @@ def _table(out: TextIO, title: str, width: int, styles: _Styles) -> Any:
                 lines.clear()
         out.write("".join(lines))
         out.write(tally.line() + "\n")
+        out.write(_line(_cut(project, tally).line) + "\n")
 
     return write
 
 
-def _json(out: TextIO, head: dict[str, Any]) -> Any:
+def _json(out: TextIO, head: dict[str, Any], project: Project) -> Any:
     """A consumer for `report` that writes `status --json`, a scene per line."""
 
     def write(items: Iterator[SceneReport], tally: Tally) -> None:
@@ -320,7 +350,7 @@ def _json(out: TextIO, head: dict[str, Any]) -> Any:
                 out.write("".join(chunk))
                 chunk.clear()
         out.write("".join(chunk))
-        out.write("\n  ]\n}\n")
+        out.write(f'\n  ],\n  "cut": {_dumps(_cut(project, tally).json())}\n}}\n')
 
     return write
 
@@ -335,12 +365,13 @@ async def _status(args: argparse.Namespace) -> int:
                 "project": {"name": project.name, "path": str(project.folder.root)},
                 "runner": runner,
             }
-            await report(project.store, project.settings, _json(out, head), audio.durations)
+            consume = _json(out, head, project)
+            await report(project.store, project.settings, consume, audio.durations)
             return EXIT_OK
         last = await project.store.last_position()
         styles = _Styles(out.isatty() and not os.environ.get("NO_COLOR"))
         title = f"{one_line(project.name)} · {project.backend_name}"
-        consume = _table(out, title, max(1, len(str(last))), styles)
+        consume = _table(out, title, max(1, len(str(last))), styles, project)
         await report(project.store, project.settings, consume, audio.durations)
         out.write(runner_line(runner) + "\n")
     return EXIT_OK
@@ -415,6 +446,16 @@ async def _regen(args: argparse.Namespace) -> int:
         return await regen(project, request, ask=ask)
 
 
+async def _export(args: argparse.Namespace) -> int:
+    from tui.headless import ExportOptions, export
+
+    ask = _ask if sys.stdin.isatty() and sys.stdout.isatty() else None
+    options = ExportOptions(args.output, args.subtitles, args.force, args.wait)
+    async with await Project.open(args.dir) as project:
+        await _check_audio(project, write=True)
+        return await export(project, options, ask=ask)
+
+
 def _ask(question: str) -> str:
     return input(question)
 
@@ -482,6 +523,7 @@ _HANDLERS = {
     "status": _status,
     "set": _set,
     "regen": _regen,
+    "export": _export,
     "doctor": _doctor,
     "runner": _runner,
 }

@@ -29,18 +29,30 @@ async def runner_summary(project: Project) -> dict[str, Any]:
     """pid, state and job counts, from the lock and the database (no socket needed)."""
     files = RunFiles(project.folder.root)
     pid = files.live_pid()
-    jobs = await project.store.active_jobs()
-    queued = sum(1 for job in jobs if job.state is JobState.QUEUED)
-    running = len(jobs) - queued
+    jobs, exports = await project.store.read(lambda tx: (tx.active_jobs(), tx.active_cut_jobs()))
+    states = [job.state for job in jobs] + [job.state for job in exports]
+    queued = sum(1 for state in states if state is JobState.QUEUED)
+    running = len(states) - queued
     if pid is None:
         state = "not running"
     else:
-        state = "running" if jobs else "idle"
-    return {"pid": pid, "state": state, "running": running, "queued": queued}
+        state = "running" if states else "idle"
+    export = None
+    if exports:
+        job = exports[-1]
+        export = {"state": job.state.value, "progress": job.progress, "output": job.output}
+    return {
+        "pid": pid,
+        "state": state,
+        "running": running,
+        "queued": queued,
+        "export": export,
+    }
 
 
 def runner_line(summary: dict[str, Any]) -> str:
-    """One line for `storyboard status`."""
+    """One line for `storyboard status`; the export, when there is one, counts as a job."""
+    export = summary.get("export")
     if summary["pid"] is None:
         line = "runner: not running"
         waiting = summary["running"] + summary["queued"]
@@ -50,7 +62,13 @@ def runner_line(summary: dict[str, Any]) -> str:
     counts = [f"{summary['running']} running"] if summary["running"] else []
     if summary["queued"]:
         counts.append(f"{summary['queued']} queued")
-    return f"runner: pid {summary['pid']}, " + (", ".join(counts) if counts else "idle")
+    line = f"runner: pid {summary['pid']}, " + (", ".join(counts) if counts else "idle")
+    if export is not None:
+        if export["state"] == "running":
+            line += f" (exporting, {round(export['progress'] * 100)}%)"
+        else:
+            line += " (an export waits)"
+    return line
 
 
 async def runner_command(path: Path, action: str, *, lines: int, out: Console) -> int:

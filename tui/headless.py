@@ -15,9 +15,10 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from tui.domain.jobs import Job, JobState
+from tui.domain.jobs import CutJob, Job, JobState
 from tui.domain.models import AssetKind
 from tui.engine.client import ProjectClient, RunnerError
 from tui.engine.events import (
@@ -476,3 +477,140 @@ class _RichView(_View):
             from rich.text import Text
 
             self.console.print(Text(f"{_label(job, self.positions)}: {outcome}"))
+
+
+# -- storyboard export ---------------------------------------------------------------------
+
+
+@dataclass
+class ExportOptions:
+    output: Path | None = None
+    subtitles: bool = False
+    force: bool = False
+    wait: bool = True
+    """False (`--no-wait`): queue the export, and leave the rest to the runner."""
+
+
+async def export(
+    project: Project,
+    options: ExportOptions,
+    *,
+    out: TextIO = sys.stdout,
+    ask: Ask | None = None,
+    client: ProjectClient | None = None,
+) -> int:
+    """Queue the rough cut for the runner and follow it, like `regen`; the exit status.
+
+    0 for a film made (or already up to date), 1 if the export failed or was
+    cancelled, 2 for bad input (refused before anything is queued), 130 for Ctrl-C.
+    """
+    client = client or ProjectClient(project, role="cli")
+    try:
+        answer = await client.export(
+            options.force, output=options.output, subtitles=options.subtitles
+        )
+    except RunnerError as error:
+        print(f"storyboard: error: {one_line(str(error))}", file=sys.stderr)
+        return EXIT_USAGE
+    if answer.job is None:
+        out.write(one_line(answer.message) + "\n")
+        return EXIT_OK
+    job = answer.job
+    if not options.wait:
+        pid = client.files.live_pid()
+        out.write(
+            f"queued the export of {visible(job.output)}; the runner (pid {pid or '?'}) makes "
+            f"it. Follow with: storyboard runner {visible(str(project.folder.root))} status\n"
+        )
+        return EXIT_OK
+    await client.start()
+    bar = _ExportBar(out) if out.isatty() else None
+    try:
+        final = await client.follow_export(job.id, bar.update if bar is not None else None)
+    except asyncio.CancelledError:
+        if bar is not None:
+            bar.close()
+        return await _export_interrupted(client, job, out, ask)
+    finally:
+        if bar is not None:
+            bar.close()
+        await client.close()
+    return await _export_outcome(project, final, out)
+
+
+async def _export_outcome(project: Project, job: CutJob, out: TextIO) -> int:
+    if job.state is JobState.SUCCEEDED:
+        record = await project.store.read(lambda tx: tx.cut())
+        if record is None:
+            out.write("exported\n")
+            return EXIT_OK
+        for note in record.notes:
+            out.write(f"note: {one_line(note)}\n")
+        if record.job_id != job.id:
+            out.write(
+                f"the cut is up to date: {visible(record.file)} (nothing changed since it was "
+                "made; --force makes it again)\n"
+            )
+            return EXIT_OK
+        made = f"exported {visible(record.file)}"
+        if record.subtitles:
+            made += f" and {visible(record.subtitles)}"
+        out.write(f"{made} ({one_line(record.how)})\n")
+        return EXIT_OK
+    if job.state is JobState.FAILED:
+        reason = one_line(job.error or "failed")
+        print(f"storyboard: error: the export failed: {reason}", file=sys.stderr)
+        return EXIT_FAILED
+    what = "replaced by a newer export" if job.state is JobState.SUPERSEDED else "cancelled"
+    out.write(f"the export was {what}\n")
+    return EXIT_FAILED
+
+
+async def _export_interrupted(
+    client: ProjectClient, job: CutJob, out: TextIO, ask: Ask | None
+) -> int:
+    """Ctrl-C: cancel the export, or leave it to the runner (piped, it is left)."""
+    answer = "leave"
+    if ask is not None:
+        try:
+            reply = ask("\nThe export is still being made. Cancel it, or leave it running? [c/L] ")
+        except (EOFError, KeyboardInterrupt):
+            reply = ""
+        answer = "cancel" if reply.strip().lower().startswith("c") else "leave"
+    if answer == "cancel" and await client.cancel_export(job.id):
+        out.write("\ninterrupted: the export was cancelled; the old cut is kept\n")
+        return EXIT_INTERRUPTED
+    where = visible(str(client.project.folder.root))
+    out.write(
+        f"\ninterrupted: the export goes on in the runner (storyboard runner {where} status, "
+        "or stop)\n"
+    )
+    return EXIT_INTERRUPTED
+
+
+class _ExportBar:
+    """One bar, with time left, on a terminal."""
+
+    def __init__(self, out: TextIO) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.bars = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TimeRemainingColumn(),
+            console=Console(file=out, highlight=False),
+        )
+        self.task = self.bars.add_task("waiting for the runner", total=100)
+        self.bars.start()
+        self._closed = False
+
+    def update(self, job: CutJob) -> None:
+        label = "exporting" if job.state is JobState.RUNNING else "waiting for the runner"
+        self.bars.update(self.task, description=label, completed=round(job.progress * 100))
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.bars.stop()

@@ -102,16 +102,12 @@ def cut_inputs(
     }
 
 
-def film_inputs(
-    scenes: Sequence[Scene],
-    *,
-    width: int,
-    height: int,
-    fps: int,
+def film_row(
+    scene: Scene,
     present: Callable[[str], bool] | None = None,
     unreadable: frozenset[str] = frozenset(),
-) -> CutInputs:
-    """What the film would be made from now, with the files as they are on disk.
+) -> CutScene:
+    """What this scene puts into the film now, with its files as they are on disk.
 
     A clip that is gone, or that the last export found unreadable (by content
     hash), counts as no clip, so its still or a title card stands in; a still
@@ -121,25 +117,36 @@ def film_inputs(
     def there(file: str | None) -> bool:
         return file is not None and (present is None or present(file))
 
-    rows: list[CutScene] = []
-    for scene in sorted(scenes, key=lambda scene: scene.position):
-        video, image = scene.video, scene.image
-        if video is not None and there(video.file) and video.content_hash not in unreadable:
-            visual, ref = "clip", video.content_hash
-        elif image is not None and there(image.file):
-            visual, ref = "still", image.content_hash
-        else:
-            visual, ref = "title", " ".join(scene.narration.split())
-        audio = scene.audio_hash if there(scene.audio_file) else None
-        rows.append(
-            {
-                "id": scene.id,
-                "visual": visual,
-                "ref": ref,
-                "duration": scene.audio_duration,
-                "audio": audio,
-            }
-        )
+    video, image = scene.video, scene.image
+    if video is not None and there(video.file) and video.content_hash not in unreadable:
+        visual, ref = "clip", video.content_hash
+    elif image is not None and there(image.file):
+        visual, ref = "still", image.content_hash
+    else:
+        visual, ref = "title", " ".join(scene.narration.split())
+    return {
+        "id": scene.id,
+        "visual": visual,
+        "ref": ref,
+        "duration": scene.audio_duration,
+        "audio": scene.audio_hash if there(scene.audio_file) else None,
+    }
+
+
+def film_inputs(
+    scenes: Sequence[Scene],
+    *,
+    width: int,
+    height: int,
+    fps: int,
+    present: Callable[[str], bool] | None = None,
+    unreadable: frozenset[str] = frozenset(),
+) -> CutInputs:
+    """The film's inputs now, scene by scene as `film_row` sees them."""
+    rows = [
+        film_row(scene, present, unreadable)
+        for scene in sorted(scenes, key=lambda scene: scene.position)
+    ]
     return {"width": width, "height": height, "fps": fps, "scenes": rows}
 
 

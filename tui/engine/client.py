@@ -585,3 +585,106 @@ class ProjectClient:
             self._emit(BackendChanged(message.backend))
         elif isinstance(message, Bye):
             self.refresh_soon()
+
+    # -- the rough cut and files on disk (added for the export; the TUI calls these) -----
+
+    async def export(
+        self, force: bool = False, *, output: Path | None = None, subtitles: bool = False
+    ) -> ExportRequest:
+        """Queue the rough cut for the runner, or say it is up to date (no job then).
+
+        `output` defaults to `exports/<project name>.mp4` in the project; it is
+        checked (an .mp4 in a writable folder) before anything is queued, and
+        StoreError says why not in one line. The runner makes the film, so a
+        dropped link or a closed window never stops it; follow it with
+        `follow_export`.
+        """
+        from tui.engine.export import check_output, default_output, request_export
+
+        if output is None:
+            output = default_output(self.project.folder, self.project.name)
+            with contextlib.suppress(OSError):  # a read-only project is refused just below
+                output.parent.mkdir(exist_ok=True)
+        target = check_output(output)
+        answer = await request_export(self.project, output=target, subtitles=subtitles, force=force)
+        if answer.job is not None:
+            await self.ensure_runner()
+        return answer
+
+    async def follow_export(
+        self,
+        job_id: int,
+        on_update: Callable[[CutJob], None] | None = None,
+        *,
+        interval: float = 0.2,
+    ) -> CutJob:
+        """Until the export ends: its row read every `interval` seconds (`on_update` hears
+        each change of state or progress); returns the final row.
+
+        If the runner is gone while the export waits (killed, or never started
+        because the link dropped), another one is started, as for any job.
+        """
+        from tui.engine.export import cut_job
+
+        seen: tuple[str, float] | None = None
+        last_launch = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            job = await cut_job(self.project.store, job_id)
+            now = (job.state.value, job.progress)
+            if now != seen:
+                seen = now
+                if on_update is not None:
+                    on_update(job)
+            if job.state.is_final:
+                return job
+            if self.files.live_pid() is None and loop.time() - last_launch > RELAUNCH_PAUSE:
+                last_launch = loop.time()
+                with contextlib.suppress(RunnerError):
+                    await self.ensure_runner()
+            await asyncio.sleep(interval)
+
+    async def cancel_export(self, job_id: int) -> bool:
+        """Cancel an export still waiting or running (the runner stops it); True if it was."""
+        from tui.engine.export import cancel_export
+
+        cancelled = await cancel_export(self.project.store, job_id)
+        if cancelled:
+            self._poke()
+        return cancelled
+
+    async def cut_status(self) -> CutView:
+        """The film's state, why it is stale and its file: for the header (one read of
+        every scene, so call it when scenes or jobs change, not per frame)."""
+        from tui.engine.export import cut_status
+
+        return await cut_status(self.project)
+
+    async def check_files(self) -> FilesCheck:
+        """The change poll's look at the disk: asset folders whose mtime moved are listed
+        again, and narration files that changed are measured again (new lengths are
+        stored, so their scenes arrive as SceneEdited with the next refresh).
+
+        Cheap when nothing changed (a `stat` per asset folder and per narration
+        file): call it every second or two, and on focus. Returns the stored asset
+        names that appeared or vanished (judge their scenes again) and one line per
+        narration file that cannot be decoded.
+        """
+        from tui.engine.events import FilesCheck
+        from tui.store.audio import check_audio
+
+        flipped = await self.project.refresh_files()
+        audio = await check_audio(self.project.store, self.project.folder, write=True)
+        if audio.changes:
+            await self.refresh()
+        return FilesCheck(flipped, tuple(audio.problems))
+
+
+# The names the export methods above use in their signatures (kept down here so the
+# methods could be added without touching the rest of the module).
+import typing  # noqa: E402
+
+if typing.TYPE_CHECKING:
+    from tui.domain.jobs import CutJob
+    from tui.engine.events import FilesCheck
+    from tui.engine.export import CutView, ExportRequest

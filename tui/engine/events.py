@@ -14,6 +14,7 @@ __all__ = [
     "BackendChanged",
     "BackendStatus",
     "EngineEvent",
+    "FilesCheck",
     "JobCancelled",
     "JobEvent",
     "JobFailed",
@@ -154,3 +155,13 @@ EngineEvent = (
     | BackendChanged
     | RunnerChanged
 )
+
+
+@dataclass(frozen=True)
+class FilesCheck:
+    """What a look at the disk found (`ProjectClient.check_files`)."""
+
+    flipped: frozenset[str]
+    """Stored asset names (`assets/images/…`) that appeared or vanished: judge their scenes."""
+    problems: tuple[str, ...] = ()
+    """One line per narration file that cannot be decoded; its scene keeps its length."""

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from tui.domain.cut import CutRecord, CutScene, film_row
 from tui.domain.models import AssetKind, AssetState, RenderSettings, Scene
 from tui.domain.staleness import Present, SceneStatus, gone, scene_status, why
 from tui.store.repository import ProjectStore
@@ -42,6 +43,10 @@ class Tally:
         default_factory=lambda: {kind: dict.fromkeys(AssetState, 0) for kind in AssetKind}
     )
     scenes: int = 0
+    record: CutRecord | None = None
+    """The current film, read in the same transaction as the scenes."""
+    film: list[CutScene] = field(default_factory=list)
+    """What each scene would put into the film now (`film_row`), for the cut's state."""
 
     def add(self, status: SceneStatus) -> None:
         self.scenes += 1
@@ -70,12 +75,15 @@ def reports(
     `durations` (scene id → length, audio hash) are narration files measured
     anew that a reader may not store: the scenes are judged as if it had.
     """
+    tally.record = tx.cut()
+    unreadable = tally.record.unreadable if tally.record is not None else frozenset()
     for scene in tx.iter_scenes():
         if durations and scene.id in durations:
             length, audio_hash = durations[scene.id]
             scene = scene.model_copy(update={"audio_duration": length, "audio_hash": audio_hash})
         status = scene_status(scene, settings, present)
         tally.add(status)
+        tally.film.append(film_row(scene, present, unreadable))
         image, video = scene.image, scene.video
         yield SceneReport(
             scene=scene,

@@ -34,6 +34,7 @@ from tui.engine.events import (
     JobProgress,
     JobStarted,
 )
+from tui.engine.export import Exporter
 from tui.engine.project import BackendChoice, Project
 from tui.engine.protocol import (
     MAX_LINE,
@@ -88,6 +89,8 @@ class Runner:
         self.project = project
         self.files = RunFiles(project.folder.root)
         self.engine = Engine(project, backend)
+        self.exporter = Exporter(project, on_change=self._hint)
+        """Makes the rough cut when a client queues an export."""
         self.idle_exit = idle_exit
         self._clients: set[_Client] = set()
         self._progress: dict[int, LiveProgress] = {}
@@ -120,6 +123,7 @@ class Runner:
         unsubscribe = self.project.store.on_damage(self._on_damage)
         try:
             await self.engine.start()
+            await self.exporter.start()
             self._watch_idle_task = asyncio.create_task(self._watch_idle(), name="runner-idle")
             await self._stopping.wait()
         finally:
@@ -150,8 +154,11 @@ class Runner:
             reason = f"error: {self._fatal}"
         for client in list(self._clients):
             client.send(Bye(reason))
+        cancel = self._cancel_on_stop and self._fatal is None
         with contextlib.suppress(Exception):
-            await self.engine.stop(cancel=self._cancel_on_stop and self._fatal is None)
+            await self.exporter.stop(cancel=cancel)
+        with contextlib.suppress(Exception):
+            await self.engine.stop(cancel=cancel)
         for client in list(self._clients):
             client.writer.close()
         self._clients.clear()
@@ -166,7 +173,7 @@ class Runner:
         """Exit after `idle_exit` seconds with no job and no client."""
         while True:
             await asyncio.sleep(min(0.5, max(0.05, self.idle_exit / 4)))
-            busy = not self.engine.idle or bool(self._clients)
+            busy = not self.engine.idle or not self.exporter.idle or bool(self._clients)
             now = time.monotonic()
             if busy:
                 self._idle_since = None
@@ -175,7 +182,8 @@ class Runner:
                 self._idle_since = now
             if now - self._idle_since >= self.idle_exit:
                 await self.engine.sync()  # a job queued by a client that could not poke us
-                if self.engine.idle and not self._clients:
+                exports = await self.project.store.read(lambda tx: tx.active_cut_jobs())
+                if self.engine.idle and not exports and not self._clients:
                     log.info("idle for %.0f s with no clients; exiting", self.idle_exit)
                     self.stop()
                     return
@@ -229,6 +237,7 @@ class Runner:
                 message = decode(line)
                 if isinstance(message, Poke):
                     self.engine.poke()
+                    self.exporter.poke()
                 elif isinstance(message, Stop):
                     log.info("stop requested by process %s", hello.pid)
                     self.stop(cancel=True)
@@ -252,8 +261,12 @@ class Runner:
         )
 
     def _state(self) -> RunnerState:
+        """Job counts for headers: the export, when there is one, counts as a job."""
         running, queued = self.engine.counts
-        return RunnerState(running, queued, self._backend_status, len(self._clients))
+        exporting, waiting = self.exporter.counts
+        return RunnerState(
+            running + exporting, queued + waiting, self._backend_status, len(self._clients)
+        )
 
     def _broadcast(self, message: Message, *, live: bool = False) -> None:
         for client in list(self._clients):
