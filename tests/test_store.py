@@ -195,3 +195,53 @@ async def test_a_v1_database_is_migrated_by_its_first_write(tmp_path: Path) -> N
         assert raw.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION
         tables = {row[0] for row in raw.execute("SELECT name FROM sqlite_master")}
     assert {"project", "scenes", "assets", "jobs"} <= tables
+
+
+async def test_schema_3_keeps_every_job_and_takes_a_project_level_job(tmp_path: Path) -> None:
+    """Issue 13 §3: migrating a schema-2 journal keeps its jobs (and their waits); the cut's
+    job has no scene, a scene job must have one, and scene queries never return it."""
+    from tui.store.schema import MIGRATIONS
+
+    db = tmp_path / "storyboard.db"
+    with sqlite3.connect(db) as raw:
+        raw.executescript(MIGRATIONS[1] + MIGRATIONS[2])
+        raw.execute(
+            "INSERT INTO project (id, name, width, height, fps, rev, created) "
+            "VALUES (1, 'old', 64, 64, 8, 5, '2026-01-01T00:00:00+00:00')"
+        )
+        raw.execute(
+            "INSERT INTO scenes (id, position, narration, audio_duration) VALUES (1, 1, 'n', 2)"
+        )
+        for job_id, kind, depends in ((1, "image", None), (2, "video", 1)):
+            raw.execute(
+                "INSERT INTO jobs (id, scene_id, kind, params, params_hash, backend, "
+                "backend_job_id, state, depends_on, created, updated, rev) "
+                "VALUES (?, 1, ?, '{}', 'h', 'draft', ?, 'queued', ?, ?, ?, 5)",
+                (job_id, kind, f"key-{job_id}", depends, "2026-01-01T00:00:00", "2026-01-01"),
+            )
+        raw.execute("PRAGMA user_version = 2")
+    store = await ProjectStore.open(db, writable=True)
+    jobs = await store.active_jobs()
+    assert [(job.id, job.kind.value, job.depends_on) for job in jobs] == [
+        (1, "image", None),
+        (2, "video", 1),
+    ]
+    cut = await store.atomically(lambda tx: tx.insert_cut_job({"output": "x.mp4"}, "key-cut"))
+    assert [job.id for job in await store.active_jobs()] == [1, 2]
+    assert [job.id for job in await store.read(lambda tx: tx.active_cut_jobs())] == [cut.id]
+    assert await store.read(lambda tx: tx.job(cut.id)) is None
+    with pytest.raises(StoreError):  # a scene job without a scene breaks the table's rule
+        await store.atomically(
+            lambda tx: tx.db.execute(
+                "INSERT INTO jobs (scene_id, kind, params, params_hash, backend, "
+                "backend_job_id, state, created, updated) "
+                "VALUES (NULL, 'image', '{}', '', 'draft', 'k', 'queued', '', '')"
+            )
+        )
+    await store.close()
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION
+        assert raw.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        assert raw.execute("PRAGMA foreign_key_check").fetchall() == []
+        references = raw.execute("PRAGMA foreign_key_list(jobs)").fetchall()
+        assert {row[2] for row in references} == {"scenes", "jobs"}
