@@ -9,10 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pty
+import select
 import shutil
 import signal
 import sqlite3
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -368,3 +371,47 @@ def test_runner_stop_cancels_the_export_and_keeps_no_file(slow: Path) -> None:
     assert temp_files(exports) == [] and not (exports / "test-film.mp4").exists()
     assert status_json(slow)["cut"]["state"] == "missing"
     assert not RunFiles(slow).socket.exists()
+
+
+def test_ctrl_c_on_a_terminal_asks_and_can_cancel_the_export(slow: Path) -> None:
+    """Issue 13 §3: on a TTY, Ctrl-C asks "cancel or leave?"; `c` cancels the export, and
+    the old cut (none here) is left as it was."""
+    controller, terminal = pty.openpty()
+    proc = start(
+        "export",
+        slow,
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        start_new_session=True,
+    )
+    os.close(terminal)
+    try:
+        wait_until(lambda: exporting(slow), 120, "the export to make progress")
+        proc.send_signal(signal.SIGINT)
+        _read_until(controller, b"leave it running?")
+        os.write(controller, b"c\n")
+        out = _read_until(controller, b"cancelled")
+        assert proc.wait(timeout=30) == 130, out
+    finally:
+        os.close(controller)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert export_job(slow)[0] == "cancelled"  # type: ignore[index]
+    wait_until(lambda: temp_files(slow / "exports") == [], 30, "the temp file to go")
+    assert not (slow / "exports" / "test-film.mp4").exists()
+
+
+def _read_until(fd: int, needle: bytes, timeout: float = 60) -> bytes:
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while needle not in seen:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise AssertionError(f"never saw {needle!r}; got {seen[-400:]!r}")
+        try:
+            seen += os.read(fd, 4096)
+        except OSError:
+            break
+    return seen

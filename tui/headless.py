@@ -43,6 +43,7 @@ from tui.engine.requests import (
     scene_ids_of,
 )
 from tui.store.errors import StoreError
+from tui.store.transaction import Tx
 from tui.textsafe import one_line, visible
 
 if TYPE_CHECKING:
@@ -219,9 +220,9 @@ async def _follow(
     batch = _Batch(ids, view)
     client.subscribe(batch.on_event)
     watch = DamageWatch(client, batch.done)
-    await batch.catch_up(client)  # jobs that ended before we listened
     try:
         with view:
+            await batch.catch_up(client)  # jobs that ended before we listened
             await batch.done.wait()
     except asyncio.CancelledError:
         return await _interrupted(client, batch.pending, batch.tally, out, ask)
@@ -306,15 +307,25 @@ class _Batch:
             self.done.set()
 
     async def catch_up(self, client: ProjectClient) -> None:
-        store = client.project.store
-        for job_id in sorted(self.pending):
-            job = await store.job(job_id)
-            if job.state is JobState.SUCCEEDED:
-                scene = await store.scene(job.scene_id)
-                asset = scene.asset(job.kind)
-                self.on_event(JobSucceeded(job, scene, asset.file if asset else "?"))
-            elif job.state.is_final:
-                self.on_event(ended_event(job))
+        """Count the jobs that ended before we listened (one read for all of them)."""
+        wanted = sorted(self.pending)
+
+        def read(tx: Tx) -> list[EngineEvent]:
+            found: list[EngineEvent] = []
+            for job_id in wanted:
+                job = tx.job(job_id)
+                if job is None:
+                    continue
+                if job.state is JobState.SUCCEEDED:
+                    scene = tx.scene(job.scene_id)
+                    asset = scene.asset(job.kind)
+                    found.append(JobSucceeded(job, scene, asset.file if asset else "?"))
+                elif job.state.is_final:
+                    found.append(ended_event(job))
+            return found
+
+        for event in await client.project.store.read(read):
+            self.on_event(event)
         if not self.pending:
             self.done.set()
 
@@ -523,9 +534,9 @@ async def export(
             f"it. Follow with: storyboard runner {visible(str(project.folder.root))} status\n"
         )
         return EXIT_OK
-    await client.start()
     bar = _ExportBar(out) if out.isatty() else None
     try:
+        await client.start()
         final = await client.follow_export(job.id, bar.update if bar is not None else None)
     except asyncio.CancelledError:
         if bar is not None:
