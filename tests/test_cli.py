@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -260,3 +261,21 @@ async def _break_the_still(project: Path) -> None:
         scene = await opened.store.scene_at(1)
         if scene.image is not None:
             opened.asset_path(scene.image.file).write_bytes(b"not a png")
+
+
+def test_status_puts_each_reason_whole_on_its_own_line(tmp_path: Path) -> None:
+    """Issue 12 item 19: at 80 columns a reason is not squeezed into a narrow column; it
+    reads whole on a line of its own under its scene."""
+    project = tmp_path / "lighthouse"
+    run("new", project, "--from", SAMPLE)
+    result = subprocess.run(
+        [sys.executable, "-m", "tui", "status", str(project)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "80"},
+    )
+    lines = result.stdout.splitlines()
+    scene_six = next(i for i, line in enumerate(lines) if line.lstrip().startswith("6 "))
+    assert lines[scene_six + 1].strip() == "video: camera: Static → Pan left"
+    assert all(len(line) <= 80 for line in lines[1:-3])

@@ -240,6 +240,7 @@ def scene_json(item: SceneReport) -> dict[str, Any]:
         "image_file": item.image_file,
         "video_file": item.video_file,
         "why": {"image": item.why[AssetKind.IMAGE], "video": item.why[AssetKind.VIDEO]},
+        "error": {"image": item.errors[AssetKind.IMAGE], "video": item.errors[AssetKind.VIDEO]},
     }
 
 
@@ -262,6 +263,9 @@ class _Styles:
         if state is AssetState.DIRTY and kind is AssetKind.VIDEO:
             code = VIDEO_DIRTY_CODE
         return f"\x1b[{code}m{text}\x1b[0m"
+
+    def failed(self, text: str) -> str:
+        return f"\x1b[31m{text}\x1b[0m" if self.enabled and text else text
 
     def dim(self, text: str) -> str:
         return f"\x1b[2m{text}\x1b[0m" if self.enabled and text else text
@@ -299,30 +303,38 @@ def _cut(project: Project, tally: Tally) -> CutView:
 
 
 def _table(out: TextIO, title: str, width: int, styles: _Styles, project: Project) -> Any:
-    """A consumer for `report` that prints the status table as the rows stream by."""
+    """A consumer for `report` that prints the status table as the rows stream by.
+
+    A scene's reasons and last errors go on their own lines under it, so they
+    read whole at 80 columns instead of wrapping in a narrow column.
+    """
 
     def write(items: Iterator[SceneReport], tally: Tally) -> None:
-        gap = " " * (width + 1 + NARRATION_WIDTH + 1 + 2 * (STATE_WIDTH + 1))
+        indent = " " * (width + 3)
         out.write(styles.bold(title) + "\n")
         header = (
             f"{'#'.rjust(width)} {_fit('narration', NARRATION_WIDTH)} "
-            f"{'image'.ljust(STATE_WIDTH)} {'video'.ljust(STATE_WIDTH)} why"
+            f"{'image'.ljust(STATE_WIDTH)} video"
         )
         out.write(styles.bold(header) + "\n")
         lines: list[str] = []
         for item in items:
             scene, status = item.scene, item.status
-            reasons = [f"image: {line}" for line in item.why[AssetKind.IMAGE]]
-            reasons += [f"video: {line}" for line in item.why[AssetKind.VIDEO]]
-            first = styles.dim(_line(reasons[0])) if reasons else ""
             lines.append(
                 f"{str(scene.position).rjust(width)} "
                 f"{_fit(_line(scene.narration), NARRATION_WIDTH)} "
                 f"{styles.state(status.image, AssetKind.IMAGE, STATE_WIDTH)} "
-                f"{styles.state(status.video, AssetKind.VIDEO, STATE_WIDTH)} {first}".rstrip()
+                f"{styles.state(status.video, AssetKind.VIDEO, 0)}".rstrip()
                 + "\n"
             )
-            lines.extend(f"{gap}{styles.dim(_line(line))}\n" for line in reasons[1:])
+            for kind in AssetKind:
+                for reason in item.why[kind]:
+                    lines.append(f"{indent}{styles.dim(_line(f'{kind.value}: {reason}'))}\n")
+                error = item.errors[kind]
+                if error:
+                    lines.append(
+                        f"{indent}{styles.failed(_line(f'{kind.value} failed: {error}'))}\n"
+                    )
             if len(lines) >= 1000:
                 out.write("".join(lines))
                 lines.clear()

@@ -15,8 +15,19 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from tui.domain.cut import CutRecord, CutScene, film_row
+from tui.domain.jobs import Job
 from tui.domain.models import AssetKind, AssetState, RenderSettings, Scene
-from tui.domain.staleness import Present, SceneStatus, gone, scene_status, why
+from tui.domain.staleness import (
+    Present,
+    SceneStatus,
+    current_inputs,
+    fingerprint,
+    gone,
+    scene_status,
+    why,
+)
+from tui.engine.requests import asset_inputs
+from tui.store.history import latest_failures
 from tui.store.repository import ProjectStore
 from tui.store.transaction import Tx
 
@@ -33,6 +44,9 @@ class SceneReport:
     image_file: str | None
     """The still's stored name, or None when there is none or its file is gone."""
     video_file: str | None
+    errors: dict[AssetKind, str | None]
+    """Each asset's last error, while its newest job failed and the scene still asks for
+    what that job was to make (an edit or a success clears it)."""
 
 
 @dataclass
@@ -77,6 +91,7 @@ def reports(
     """
     tally.record = tx.cut()
     unreadable = tally.record.unreadable if tally.record is not None else frozenset()
+    failed = {(job.scene_id, job.kind): job for job in latest_failures(tx)}
     for scene in tx.iter_scenes():
         if durations and scene.id in durations:
             length, audio_hash = durations[scene.id]
@@ -91,7 +106,21 @@ def reports(
             why=why(scene, settings, present, status),
             image_file=None if image is None or gone(image, present) else image.file,
             video_file=None if video is None or gone(video, present) else video.file,
+            errors={
+                kind: _error(failed.get((scene.id, kind)), scene, kind, settings)
+                for kind in AssetKind
+            },
         )
+
+
+def _error(job: Job | None, scene: Scene, kind: AssetKind, settings: RenderSettings) -> str | None:
+    """A failed job's message while the scene still asks for what it was to make."""
+    if job is None:
+        return None
+    wanted = fingerprint(current_inputs(scene, kind, settings))
+    if fingerprint(asset_inputs(kind, dict(job.params))) != wanted:
+        return None
+    return job.error or "failed"
 
 
 async def report(
