@@ -246,7 +246,10 @@ def scene_json(item: SceneReport) -> dict[str, Any]:
 
 def _dumps(value: Any) -> str:
     """One JSON value on one line (the C encoder: an indented dump is ten times slower)."""
-    return json_text(json.dumps(value, ensure_ascii=False))
+    text = json.dumps(value, ensure_ascii=False)
+    if text.isascii() and "\x7f" not in text:
+        return text  # JSON already escaped every control character below 0x20
+    return json_text(text)
 
 
 class _Styles:

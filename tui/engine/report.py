@@ -106,11 +106,18 @@ def reports(
             why=why(scene, settings, present, status),
             image_file=None if image is None or gone(image, present) else image.file,
             video_file=None if video is None or gone(video, present) else video.file,
-            errors={
-                kind: _error(failed.get((scene.id, kind)), scene, kind, settings)
-                for kind in AssetKind
-            },
+            errors=_errors(failed, scene, settings) if failed else NO_ERRORS,
         )
+
+
+NO_ERRORS: dict[AssetKind, str | None] = dict.fromkeys(AssetKind)
+"""Shared by every scene of a project with no failure: no dict per scene."""
+
+
+def _errors(
+    failed: Mapping[tuple[int, AssetKind], Job], scene: Scene, settings: RenderSettings
+) -> dict[AssetKind, str | None]:
+    return {kind: _error(failed.get((scene.id, kind)), scene, kind, settings) for kind in AssetKind}
 
 
 def _error(job: Job | None, scene: Scene, kind: AssetKind, settings: RenderSettings) -> str | None:
