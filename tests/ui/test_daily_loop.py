@@ -26,6 +26,7 @@ from tui.domain.models import AssetKind
 from tui.engine.project import Project
 from tui.ui.screens.confirm import ConfirmScreen
 from tui.ui.screens.help import HelpScreen
+from tui.ui.screens.main import FAILURE_GATHER
 
 SIZE = (120, 36)
 
@@ -274,9 +275,11 @@ async def test_retry_failed_queues_every_failed_asset_again(tmp_path: Path) -> N
         await ready(pilot)
         await pilot.press("I")
         await wait_for(pilot, lambda: len(screen.session.failed_assets()) == 3, what="failures")
-        await pilot.pause(0.2)
-        grouped = [m for m in toasts.messages("error") if m.startswith("3 images failed: ckpt")]
-        assert grouped, toasts.messages("error")
+        await wait_for(pilot, lambda: bool(toasts.messages("error")), what="the toast")
+        await pilot.pause(FAILURE_GATHER)
+        assert toasts.messages("error") == [
+            "3 images failed: ckpt_name 'v1-5-pruned-emaonly.safetensors' not in []"
+        ]
         backend.fail_with = None
         await pilot.press("R")
         await wait_for(pilot, lambda: not screen.session.failed_assets(), what="the retries")

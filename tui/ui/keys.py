@@ -244,6 +244,29 @@ SCREEN_COMMANDS = (
         show=False,
     ),
     Command(
+        "export.film",
+        "export",
+        "Export",
+        "Export the rough cut: every scene in order with its narration, on the runner",
+        key="e",
+        palette="Export: the rough cut",
+        show=False,
+    ),
+    Command(
+        "export.force",
+        "export(True)",
+        "Export again",
+        "Export the rough cut even though it is up to date",
+        palette="Export: remake the rough cut even if up to date",
+    ),
+    Command(
+        "export.cancel",
+        "cancel_export",
+        "Cancel export",
+        "Stop the export under way (the old film stays as it was)",
+        palette="Export: cancel",
+    ),
+    Command(
         "edit.inspector",
         "edit",
         "Edit",
@@ -288,11 +311,12 @@ SECTIONS = {
     "cancel": "Regenerate",
     "view": "View",
     "runner": "App",
-    "play": "Play",
+    "play": "Play and export",
+    "export": "Play and export",
     "help": "App",
     "app": "App",
 }
-SECTION_ORDER = ("Scene list", "Edit", "Regenerate", "Play", "View", "App")
+SECTION_ORDER = ("Scene list", "Edit", "Regenerate", "Play and export", "View", "App")
 EXTRA_HELP = (("Edit", "←/→  -/+", "Step motion strength by 0.05"),)
 """Keys of a single widget, not bindings of their own."""
 

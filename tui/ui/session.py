@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tui.domain.edits import EditError, normalize
-from tui.domain.jobs import Job
+from tui.domain.jobs import CutJob, Job, JobState
 from tui.domain.models import AssetKind, AssetState, Scene
 from tui.domain.staleness import Reason, SceneStatus, current_inputs, fingerprint, reasons
 from tui.engine.client import Launcher, ProjectClient, RunnerError
@@ -48,6 +48,9 @@ from tui.engine.requests import WAITS_FOR_IMAGE, Plan, Refused, asset_inputs
 from tui.engine.runfiles import RunFiles
 from tui.store.errors import StoreError
 from tui.ui.model import Board, JobBoard, Row, RunSummary, statuses_of
+
+if TYPE_CHECKING:
+    from tui.engine.export import CutView
 
 
 def clip_seconds(path: Path) -> float | None:
@@ -142,6 +145,12 @@ class Changes:
     """The run that just ended, if one did."""
     errors: dict[int, str] = field(default_factory=dict)
     """Scene id → why its last edit could not be saved ("" once one saves)."""
+    film: bool = False
+    """The cut's state or the export under way moved (`EditorSession.cut`, `.exporting`)."""
+    exported: CutJob | None = None
+    """An export this window followed has ended (done, failed or cancelled)."""
+    warnings: list[str] = field(default_factory=list)
+    """One line each, to show once: a narration file that cannot be decoded, say."""
 
     @property
     def any(self) -> bool:
@@ -154,6 +163,9 @@ class Changes:
             or self.runner
             or self.backend
             or self.errors
+            or self.film
+            or self.exported
+            or self.warnings
         )
 
 
@@ -222,6 +234,14 @@ class EditorSession:
         self._clip_lengths: dict[str, float | None] = {}
         self._unsubscribe: Callable[[], None] | None = None
         self._file_watch: asyncio.Task[None] | None = None
+        self.cut: CutView | None = None
+        """The film: clean, stale (and why), missing or none; None until first judged."""
+        self.exporting: CutJob | None = None
+        """The export this window follows while it waits or runs."""
+        self._export_task: asyncio.Task[None] | None = None
+        self._cut_due = True
+        """Something the cut depends on may have moved: judge it again at the next look."""
+        self._warned: set[str] = set()
         self._closed = False
         self.view = ViewState()
         """Where the user was last time; the screen restores it and hands it back on quit."""
@@ -266,7 +286,7 @@ class EditorSession:
             self.failures[(job.scene_id, job.kind)] = Failure.of(job)
             self._mark(job.scene_id)
         self._changes.touched |= self.jobs.seed(client.active_jobs)
-        self._file_watch = asyncio.create_task(self._watch_files(), name="asset-files")
+        self._file_watch = asyncio.create_task(self._watch_disk(), name="disk-watch")
         self._changes.runner = client.runner
         self._changed()
         return client
@@ -280,10 +300,11 @@ class EditorSession:
             await self.settle()
         if self.project is not None:
             await asyncio.to_thread(self.view.save, self._view_path(self.project))
-        if self._file_watch is not None:
-            self._file_watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._file_watch
+        for task in (self._file_watch, self._export_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
@@ -518,28 +539,53 @@ class EditorSession:
                 self._mark(event.scene_id)
         self._changed()
 
-    async def _watch_files(self) -> None:
-        """A still or clip deleted behind our back turns its scene `missing` on screen.
+    async def _watch_disk(self) -> None:
+        """The change poll: what moved on disk behind our back, and the cut's state.
 
-        A look costs a `stat` per asset folder unless a folder changed, so it runs
-        with the change poll rather than on every key press.
+        A still or clip deleted outside the app turns its scene `missing`; a
+        narration file replaced in `assets/audio/` is measured again, and its new
+        length arrives as an edit of the scene. A look costs a `stat` per asset
+        folder and per narration file unless something changed, so it runs every
+        `poll_interval` rather than on every key press; the cut (one read of every
+        scene) is judged again only after something it depends on moved.
         """
         while True:
+            client, board = self.client, self.board
+            if client is not None and board is not None:
+                with contextlib.suppress(OSError, StoreError, RunnerError):
+                    await self._look_at_disk(client, board)
+                if self._cut_due:
+                    await self.judge_cut()
             await asyncio.sleep(self.options.poll_interval)
-            project, board = self.project, self.board
-            if project is None or board is None:
-                continue
-            try:
-                moved = await project.refresh_files()
-            except (OSError, StoreError):
-                continue
-            if not moved:
-                continue
+
+    async def _look_at_disk(self, client: ProjectClient, board: Board) -> None:
+        found = await client.check_files()
+        for problem in found.problems:
+            if problem not in self._warned:
+                self._warned.add(problem)
+                self._changes.warnings.append(problem)
+        if found.flipped:
+            self._cut_due = True
             for scene in board.scenes.values():
                 files = {asset.file for asset in (scene.image, scene.video) if asset is not None}
-                if files & moved:
+                if files & found.flipped:
                     board.put(scene)  # judged again against the files on disk
                     self._mark(scene.id)
+        if found.flipped or found.problems:
+            self._changed()
+
+    async def judge_cut(self) -> None:
+        """The film's state again, now (after an export, or when its inputs moved)."""
+        if self.client is None:
+            return
+        self._cut_due = False
+        try:
+            cut = await self.client.cut_status()
+        except (OSError, StoreError):
+            return
+        if cut != self.cut:
+            self.cut = cut
+            self._changes.film = True
             self._changed()
 
     def _mark(self, scene_id: int) -> None:
@@ -556,6 +602,7 @@ class EditorSession:
             self._changes.added = True
         board.put(scene)
         self._changes.scenes[scene.id] = scene
+        self._cut_due = True
 
     # -- requests ------------------------------------------------------------------------
 
@@ -663,6 +710,67 @@ class EditorSession:
         if scene_id is None:
             return await self.client.cancel_all()
         return await self.client.cancel_scene(scene_id)
+
+    # -- the rough cut ---------------------------------------------------------------------
+
+    async def export(self, *, force: bool = False) -> RequestResult:
+        """`e`: queue the rough cut on the runner and follow it; a no-op when nothing moved."""
+        client = self.client
+        if client is None:
+            return RequestResult(Outcome.ERROR, message="still opening the project")
+        await self.settle()
+        try:
+            answer = await client.export(force)
+        except RunnerError as error:
+            return RequestResult(Outcome.RUNNER_FAILED, message=str(error))
+        except (OSError, StoreError) as error:
+            return RequestResult(Outcome.ERROR, message=str(error))
+        if answer.job is None:
+            outcome = Outcome.UP_TO_DATE if answer.up_to_date else Outcome.REFUSED
+            return RequestResult(outcome, message=answer.message)
+        already = self.exporting is not None and self.exporting.id == answer.job.id
+        self._follow_export(answer.job)
+        return RequestResult(
+            Outcome.ALREADY_QUEUED if already else Outcome.QUEUED, message=answer.message
+        )
+
+    def _follow_export(self, job: CutJob) -> None:
+        following = self.exporting
+        if self._export_task is not None and following is not None and following.id == job.id:
+            return
+        if self._export_task is not None:
+            self._export_task.cancel()  # replaced by this one (another file, or --force)
+        self.exporting = job
+        self._changes.film = True
+        self._export_task = asyncio.create_task(self._follow(job), name="export")
+        self._changed()
+
+    async def _follow(self, job: CutJob) -> None:
+        client = self.client
+        assert client is not None
+
+        def update(now: CutJob) -> None:
+            self.exporting = now
+            self._changes.film = True
+            self._changed()
+
+        final: CutJob | None
+        try:
+            final = await client.follow_export(job.id, update)
+        except (OSError, StoreError, RunnerError) as error:
+            final = job.model_copy(update={"state": JobState.FAILED, "error": str(error)})
+        self.exporting = None
+        self._export_task = None
+        self._changes.exported = final
+        self._changes.film = True
+        await self.judge_cut()
+        self._changed()
+
+    async def cancel_export(self) -> bool:
+        """Stop the export this window follows; False if there is none."""
+        if self.client is None or self.exporting is None:
+            return False
+        return await self.client.cancel_export(self.exporting.id)
 
     async def stop_runner(self) -> bool:
         return self.client is not None and await self.client.stop_runner()

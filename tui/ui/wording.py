@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
+from tui.domain.jobs import CutJob, JobState
 from tui.domain.models import AssetKind
 from tui.engine.events import JobFailed
 from tui.ui.model import Board, RunSummary
@@ -119,3 +120,29 @@ def finished_text(summary: RunSummary) -> str | None:
     if summary.cancelled:
         text += f", {summary.cancelled} cancelled"
     return text + "."
+
+
+def export_text(result: RequestResult) -> str:
+    """The toast for `e`: queued, already under way, up to date, or why not."""
+    match result.outcome:
+        case Outcome.QUEUED:
+            return "Exporting the rough cut on the runner; the header shows its progress."
+        case Outcome.ALREADY_QUEUED:
+            return "The rough cut is already being exported."
+        case Outcome.UP_TO_DATE:
+            return (
+                "The rough cut is up to date: nothing changed since it was made. To make it "
+                "again, open the palette (ctrl+p) and run “Export: remake the rough cut”."
+            )
+        case Outcome.RUNNER_FAILED:
+            return f"Queued, but the runner could not start: {result.message}"
+    return f"Cannot export: {result.message}"
+
+
+def exported_text(job: CutJob, film: str | None) -> tuple[str, Severity]:
+    """The toast when an export this window followed ends."""
+    if job.state is JobState.SUCCEEDED:
+        return f"Rough cut exported: {film or job.output}", "information"
+    if job.state is JobState.FAILED:
+        return f"Export failed: {plain(job.error or 'no reason given')}", "error"
+    return "Export cancelled; the old film is as it was.", "warning"

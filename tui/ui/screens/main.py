@@ -28,6 +28,7 @@ from textual.worker import Worker, WorkerState
 from tui.config import ConfigError, ImageRenderer
 from tui.domain.models import AssetKind, Scene
 from tui.engine.client import Launcher, ProjectClient
+from tui.engine.events import JobFailed
 from tui.engine.project import BackendChoice
 from tui.media.playlist import PlayItem
 from tui.store.errors import StoreError
@@ -60,6 +61,9 @@ INSPECT_QUIET = 0.04
 """A key press that follows another by less than this is a held key: the inspector waits
 until it is let go (the list must keep up with the repeat rate); a single press shows the
 new scene at once."""
+FAILURE_GATHER = 0.75
+"""Seconds failures gather before they are toasted: a batch failing for one reason (a
+missing model) fails job after job within a few hundred ms, and must be one toast."""
 REGEN_ACTIONS = frozenset(
     {
         "regenerate",
@@ -71,6 +75,8 @@ REGEN_ACTIONS = frozenset(
         "cancel_scene",
         "cancel_all",
         "stop_runner",
+        "export",
+        "cancel_export",
     }
 )
 CONFIRM_OVER = 10
@@ -163,6 +169,8 @@ class MainScreen(Screen[None]):
         self.session = EditorSession(options.session())
         self._frame: Timer | None = None
         self._bar_shown_at = 0.0
+        self._failures: list[JobFailed] = []
+        """Failures gathering for one toast per reason (`FAILURE_GATHER`)."""
         self._inspect_timer: Timer | None = None
         self._highlighted_at = 0.0
         self._following_playback = False
@@ -300,14 +308,32 @@ class MainScreen(Screen[None]):
             self.refresh_bindings()
         if changes.backend is not None:
             self.header.backend = changes.backend
+        if changes.film:
+            self.header.film = (session.cut, session.exporting)
+        if changes.exported is not None:
+            cut = session.cut
+            text, level = wording.exported_text(changes.exported, cut.file if cut else None)
+            self.app.notify(text, severity=level, markup=False)
+        for warning in changes.warnings:
+            self.app.notify(plain(warning), severity="warning", markup=False, timeout=12)
         self._show_inspector_changes(changes)
         self._show_run()
-        for title, failed in wording.failure_toasts(changes.failures, board):
-            self.app.notify(failed, title=title, severity="error", markup=False, timeout=12)
+        if changes.failures:
+            if not self._failures:
+                self.set_timer(FAILURE_GATHER, self._toast_failures, name="failures")
+            self._failures.extend(changes.failures)
         if changes.finished is not None and (finished := wording.finished_text(changes.finished)):
             self.app.notify(finished, markup=False)
         if not changes.any and not session.jobs.active and self._frame is not None:
             self._frame.pause()
+
+    def _toast_failures(self) -> None:
+        failures, self._failures = self._failures, []
+        board = self.session.board
+        if board is None:
+            return
+        for title, failed in wording.failure_toasts(failures, board):
+            self.app.notify(failed, title=title, severity="error", markup=False, timeout=12)
 
     def _show_inspector_changes(self, changes: Changes) -> None:
         shown = self.inspector.scene
@@ -546,6 +572,19 @@ class MainScreen(Screen[None]):
         self.app.notify(
             wording.batch_text(result, kinds), severity=wording.severity(result), markup=False
         )
+
+    async def action_export(self, force: bool = False) -> None:
+        """`e`: the rough cut, made by the runner; a no-op that says so when nothing moved."""
+        result = await self.session.export(force=force)
+        self.app.notify(
+            wording.export_text(result), severity=wording.severity(result), markup=False
+        )
+
+    async def action_cancel_export(self) -> None:
+        if await self.session.cancel_export():
+            self.app.notify("Cancelling the export…", markup=False)
+        else:
+            self.app.notify("No export is under way in this window.", markup=False)
 
     async def action_cancel_scene(self) -> None:
         if (scene_id := self.scene_list.highlighted) is None:

@@ -1,15 +1,22 @@
-"""The top line: the project's name, the backend with its state, and the runner."""
+"""The top line: the project's name, the backend with its state, the runner, and the cut."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.content import Content
 from textual.reactive import reactive
 
+from tui.domain.cut import CutState
+from tui.domain.jobs import CutJob, JobState
 from tui.engine.events import BackendStatus, RunnerInfo
 from tui.ui.text import one_line
 from tui.ui.widgets.line import Line
+
+if TYPE_CHECKING:
+    from tui.engine.export import CutView
 
 BACKEND_LABELS = {"draft": "draft", "comfyui": "ComfyUI"}
 
@@ -43,6 +50,21 @@ def describe_backend(status: BackendStatus | None, runner: RunnerInfo | None) ->
     return Content.assemble(*parts)
 
 
+def describe_cut(cut: CutView | None, exporting: CutJob | None) -> Content:
+    """`cut: exporting 42%`, `cut: stale`, `cut: clean`; nothing while unknown or with no scenes."""
+    if exporting is not None:
+        if exporting.state is JobState.RUNNING:
+            return Content.styled(f"cut: exporting {exporting.progress:.0%}", "$accent")
+        return Content.styled("cut: export waiting", "$accent")
+    if cut is None or cut.state is CutState.NONE:
+        return Content("")
+    if cut.state is CutState.STALE:
+        return Content.styled("cut: stale", "$warning")
+    if cut.state is CutState.MISSING:
+        return Content("cut: none yet")
+    return Content.styled("cut: clean", "$success")
+
+
 class StoryHeader(Horizontal):
     """Project name on the left, backend on the right."""
 
@@ -65,6 +87,10 @@ class StoryHeader(Horizontal):
     """The backend's last reported status, from the runner."""
     runner: reactive[RunnerInfo | None] = reactive(None, init=False, repaint=False)
     """The project's runner: not running, idle, or its job counts."""
+    film: reactive[tuple[CutView | None, CutJob | None]] = reactive(
+        (None, None), init=False, repaint=False
+    )
+    """The rough cut's state and the export under way, if any."""
 
     def compose(self) -> ComposeResult:
         yield Line(id="project")
@@ -85,6 +111,9 @@ class StoryHeader(Horizontal):
     def _watch_runner(self) -> None:
         self._show()
 
+    def _watch_film(self) -> None:
+        self._show()
+
     def _show(self) -> None:
         if not self.is_mounted:
             return
@@ -92,6 +121,8 @@ class StoryHeader(Horizontal):
         self.query_one("#project", Line).update(Content.assemble("Storyboard · ", name))
         status = self.backend or BackendStatus(self.backend_name, online=1, servers=1)
         backend = describe_backend(status, self.runner)
+        if (cut := describe_cut(*self.film)).cell_length:
+            backend = Content.assemble(backend, " · ", cut)
         line = self.query_one("#backend", Line)
         line.update(backend)
         if line.styles.width is None or line.styles.width.value != backend.cell_length:

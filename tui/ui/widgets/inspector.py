@@ -114,6 +114,13 @@ class PromptArea(TextArea):
         super().__init__(id=id, soft_wrap=True, tab_behavior="focus", compact=True)
 
 
+def audio_line(scene: Scene) -> str:
+    """Where the scene's length comes from: its narration audio, or the number typed."""
+    if not scene.audio_file:
+        return "no narration audio: the length as typed"
+    return f"the length of {plain(Path(scene.audio_file).name)}, its narration audio"
+
+
 class Inspector(VerticalScroll, can_focus=False):
     """Edit one scene. Attributes down (`scene`, `status`, …), messages up."""
 
@@ -162,6 +169,7 @@ class Inspector(VerticalScroll, can_focus=False):
         & .row > TextArea { height: 3; width: 1fr; }
         & #video-prompt, & #negative-prompt, & #narration { height: 2; }
         & .row > #duration { width: 10; }
+        & .row > #audio { width: 1fr; color: $foreground-muted; padding-left: 2; }
         & .row > Input { width: 1fr; }
         & .row > #seed { width: 13; }
         & .row > Select { width: 22; }
@@ -279,6 +287,7 @@ class Inspector(VerticalScroll, can_focus=False):
         with Horizontal(classes="row -tight"):
             yield Label("Seconds", classes="field-label")
             yield Input(id="duration", restrict=r"[0-9.]*", max_length=8, compact=True)
+            yield Static(id="audio", markup=False)
         yield Static(id="edit-error", markup=False)
         yield Static("Image", id="image-heading", classes="heading", markup=False)
         yield Static(id="image-why", classes="why", markup=False)
@@ -365,6 +374,7 @@ class Inspector(VerticalScroll, can_focus=False):
         if self.scene_count:
             title += f" of {self.scene_count}"
         _set_text(self.query_one("#title", Static), Content(title))
+        _set_text(self.query_one("#audio", Static), Content(audio_line(scene)))
         drafts = self.drafts_for(scene.id)
         for field, widget_id in FIELD_IDS.items():
             widget = self.query_one(f"#{widget_id}")
