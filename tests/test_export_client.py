@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import os
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,6 +22,8 @@ from tui.domain.jobs import CutJob, JobState
 from tui.engine.client import ProjectClient
 from tui.engine.events import EngineEvent, SceneEdited
 from tui.engine.project import Project
+from tui.engine.protocol import MAX_LINE, Hello, RunnerState, decode, encode
+from tui.engine.runfiles import RunFiles, reachable
 from tui.store.audio import attach
 from tui.store.importer import create_project
 
@@ -158,12 +161,28 @@ async def test_check_files_finds_deletions_and_changed_narration(tmp_path: Path)
 
 
 async def test_the_runners_state_counts_the_export(tmp_path: Path) -> None:
-    """Issue 13 §3: the runner's job counts (the header's) include the export."""
+    """Issue 13 §3: the runner's job counts (what it tells every window for the header)
+    include the export, read here straight off its socket."""
     root = await new_project(tmp_path, seconds=60.0, count=4)
     async with client_for(root) as (client, _):
         request = await client.export()
         assert request.job is not None
-        await until(lambda: client.runner.running == 1)
-        assert client.runner.describe() == "runner: 1 running"
-        await client.cancel_export(request.job.id)
-        await until(lambda: client.runner.running == 0)
+        await until(lambda: client.connected)
+        with reachable(RunFiles(root).socket) as where:
+            reader, writer = await asyncio.open_unix_connection(where, limit=MAX_LINE)
+        try:
+            writer.write(encode(Hello(os.getpid(), "test")))
+            counts: list[tuple[int, int]] = []
+            async with asyncio.timeout(30):
+                while (1, 0) not in counts:
+                    message = decode(await reader.readline())
+                    if isinstance(message, RunnerState):
+                        counts.append((message.running, message.queued))
+            await client.cancel_export(request.job.id)
+            async with asyncio.timeout(30):
+                while counts[-1] != (0, 0):
+                    message = decode(await reader.readline())
+                    if isinstance(message, RunnerState):
+                        counts.append((message.running, message.queued))
+        finally:
+            writer.close()
