@@ -270,3 +270,35 @@ async def test_a_comfyui_batch_that_cannot_succeed_is_refused_before_it_is_queue
                 assert RunFiles(project_dir).live_pid() is None  # no runner for nothing
             finally:
                 await client.close()
+
+
+async def test_a_runner_stopped_by_a_damaged_database_is_not_started_again(
+    project: Project, launcher: InProcessLauncher
+) -> None:
+    """Issue 10 item 12: the runner stops on damage and says why; clients show it and do not
+    start a new runner every second (each would meet the same damage)."""
+    import sqlite3
+
+    from tui.engine.client import RunnerError
+
+    root = project.folder.root
+    backend = backend_of(launcher)
+    async with client_of(root, launcher) as (client, _):
+        await client.request([IMAGE], include_missing=True)
+        await until(lambda: client.connected and len(backend.held) >= 1)
+        db = root / "storyboard.db"
+        with sqlite3.connect(db) as connection:
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            page = connection.execute(
+                "SELECT rootpage FROM sqlite_master WHERE name = 'jobs'"
+            ).fetchone()[0]
+        with open(db, "r+b") as handle:
+            handle.seek((page - 1) * 4096)
+            handle.write(b"\xff" * 4096)
+        backend.release_all()
+        await until(lambda: client.runner.state == "stopped", timeout=10)
+        assert "damaged" in client.runner.note
+        await asyncio.sleep(1.5)
+        assert launcher.launches == 1
+        with pytest.raises(RunnerError, match="damaged"):
+            await client.ensure_runner()

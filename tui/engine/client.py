@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tui.domain.jobs import Job, JobState
 from tui.domain.models import AssetKind, Scene
@@ -39,6 +39,7 @@ from tui.engine.events import (
 )
 from tui.engine.project import BackendChoice, Project
 from tui.engine.protocol import (
+    FATAL,
     MAX_LINE,
     Bye,
     Changed,
@@ -68,6 +69,11 @@ from tui.engine.requests import (
 )
 from tui.engine.runfiles import RunFiles, reachable
 from tui.store.errors import StoreError
+
+if TYPE_CHECKING:
+    from tui.domain.jobs import CutJob
+    from tui.engine.events import FilesCheck
+    from tui.engine.export import CutView, ExportRequest
 
 SPAWN_TIMEOUT = 30.0
 """Seconds a new runner may take to say it is ready (Python start-up, opening the project)."""
@@ -181,6 +187,8 @@ class ProjectClient:
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
         self._launch_failed_at: float | None = None
+        self._fatal: str | None = None
+        """Why the runner stopped itself (its `Bye`): no runner is started again."""
         self._preflight_cache: Any = None
         """Per-server ComfyUI checks, kept until a server restarts (made on first use)."""
         self.runner = RunnerInfo("not running")
@@ -360,8 +368,20 @@ class ProjectClient:
                 f"{self.project.backend_name}"
             )
 
+    @property
+    def broken(self) -> str | None:
+        """Why no runner may run this project now (a damaged database), or None.
+
+        A runner that finds the file damaged stops, since every write could make it
+        worse; starting another would fail the same way, every second.
+        """
+        damage = self.project.store.damage
+        return self._fatal or (str(damage) if damage is not None else None)
+
     async def ensure_runner(self) -> None:
         """Make sure a runner lives and knows there is work; start one if none does."""
+        if (broken := self.broken) is not None:
+            raise RunnerError(broken)
         if self._writer is not None:
             self._poke()
             return
@@ -456,6 +476,10 @@ class ProjectClient:
             self._emit(ended_event(job))
 
     def _update_counts(self) -> None:
+        """Counts from the journal, for when the runner cannot say: connected, its own
+        `RunnerState` is the truth (it counts an export too, which scene jobs do not)."""
+        if self._writer is not None:
+            return
         running = sum(1 for job in self._active.values() if job.state is not JobState.QUEUED)
         queued = len(self._active) - running
         info = self.runner
@@ -487,6 +511,11 @@ class ProjectClient:
         while True:
             self._wake.clear()
             pid = self.files.live_pid()
+            if pid is None and (broken := self.broken) is not None:
+                self._writer = None
+                self._set_runner(RunnerInfo("stopped", None, *self._counts(), broken))
+                await self._nap(30.0)
+                continue
             if pid is None:
                 self._writer = None
                 info = self.runner
@@ -584,6 +613,8 @@ class ProjectClient:
             self._set_runner(RunnerInfo(state, pid, message.running, message.queued))
             self._emit(BackendChanged(message.backend))
         elif isinstance(message, Bye):
+            if message.reason.startswith(FATAL):
+                self._fatal = message.reason.removeprefix(FATAL)
             self.refresh_soon()
 
     # -- the rough cut and files on disk (added for the export; the TUI calls these) -----
@@ -678,13 +709,3 @@ class ProjectClient:
         if audio.changes:
             await self.refresh()
         return FilesCheck(flipped, tuple(audio.problems))
-
-
-# The names the export methods above use in their signatures (kept down here so the
-# methods could be added without touching the rest of the module).
-import typing  # noqa: E402
-
-if typing.TYPE_CHECKING:
-    from tui.domain.jobs import CutJob
-    from tui.engine.events import FilesCheck
-    from tui.engine.export import CutView, ExportRequest

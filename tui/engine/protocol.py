@@ -109,6 +109,10 @@ class Stop:
 @dataclass(frozen=True)
 class Bye:
     reason: str = ""
+    """"idle", "stopped", or `FATAL` and why: a reason another runner would meet too."""
+
+
+FATAL = "error: "
 
 
 Message = (

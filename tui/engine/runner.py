@@ -37,6 +37,7 @@ from tui.engine.events import (
 from tui.engine.export import Exporter
 from tui.engine.project import BackendChoice, Project
 from tui.engine.protocol import (
+    FATAL,
     MAX_LINE,
     Bye,
     Changed,
@@ -151,7 +152,7 @@ class Runner:
             self._server.close()
         reason = "stopped" if self._cancel_on_stop else "idle"
         if self._fatal is not None:
-            reason = f"error: {self._fatal}"
+            reason = FATAL + self._fatal
         for client in list(self._clients):
             client.send(Bye(reason))
         cancel = self._cancel_on_stop and self._fatal is None

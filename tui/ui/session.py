@@ -531,6 +531,9 @@ class EditorSession:
             self._take_scene(event.scene)
         elif isinstance(event, RunnerChanged):
             changes.runner = event.info
+            if event.info.state == "stopped" and event.info.note not in self._warned:
+                self._warned.add(event.info.note)  # a damaged database: said once, loudly
+                changes.warnings.append(f"The runner stopped: {event.info.note}")
         elif isinstance(event, BackendChanged):
             changes.backend = event.status
         if isinstance(event, JobSucceeded | JobFailed | JobCancelled | JobSuperseded):
