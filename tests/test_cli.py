@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -279,3 +280,21 @@ def test_status_puts_each_reason_whole_on_its_own_line(tmp_path: Path) -> None:
     scene_six = next(i for i, line in enumerate(lines) if line.lstrip().startswith("6 "))
     assert lines[scene_six + 1].strip() == "video: camera: Static → Pan left"
     assert all(len(line) <= 80 for line in lines[1:-3])
+
+
+def test_the_top_level_help_says_how_to_open_the_editor_and_every_option_is_explained() -> None:
+    """Issue 12 item 19: `--help` names `storyboard DIR`; no option of regen or doctor is bare."""
+    top = run("--help")
+    assert top.returncode == 0
+    assert "usage: storyboard regen" in run("regen", "--help").stdout
+    assert "usage: storyboard DIR" in top.stdout and "opens the project" in top.stdout
+    for command in ("regen", "doctor", "export"):
+        helped = run(command, "--help")
+        assert helped.returncode == 0
+        lines = helped.stdout.splitlines()
+        for index, line in enumerate(lines):
+            if not line.startswith("  -"):
+                continue
+            same_line = re.match(r"\s+-\S*(?: [A-Z_{},.]+)?(?:, -\S+(?: [A-Z_{},.]+)?)*  +\S", line)
+            next_line = index + 1 < len(lines) and lines[index + 1].startswith(" " * 10)
+            assert same_line or next_line, f"{command}: {line.strip()!r} has no help text"

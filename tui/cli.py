@@ -63,27 +63,34 @@ class _Parser(argparse.ArgumentParser):
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="storyboard",
-        description="Prompt-edit regeneration for narrated AI video.",
+        usage="storyboard DIR [--theme NAME] [--backend {draft,comfyui}] [--comfyui URL]\n"
+        "       storyboard COMMAND ...",
+        description="Prompt-edit regeneration for narrated AI video. "
+        "`storyboard DIR` opens the project in DIR in the terminal editor; "
+        "the commands below work on a project without it.",
+        epilog="`storyboard COMMAND --help` says more about each command.",
     )
     parser.add_argument("--version", action="version", version=f"storyboard {_version()}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=_Parser, prog="storyboard"
+    )
 
     new = commands.add_parser("new", help="create a project from a sample folder or JSON file")
     new.add_argument("dir", type=Path, help="the project folder to create")
     new.add_argument("--from", dest="source", type=Path, required=True, metavar="SOURCE")
 
     status = commands.add_parser("status", help="show each scene's image and video state")
-    status.add_argument("dir", type=Path)
+    status.add_argument("dir", type=Path, help="the project folder")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.add_argument("--backend", choices=BACKEND_NAMES, help="judge against this backend")
 
     edit = commands.add_parser("set", help="edit fields of one scene")
-    edit.add_argument("dir", type=Path)
+    edit.add_argument("dir", type=Path, help="the project folder")
     edit.add_argument("scene", type=int, help="1-based scene position")
     edit.add_argument("assignments", nargs="+", metavar="FIELD=VALUE")
 
     regen = commands.add_parser("regen", help="regenerate dirty images and videos, headless")
-    regen.add_argument("dir", type=Path)
+    regen.add_argument("dir", type=Path, help="the project folder")
     regen.add_argument("--images", action="store_true", help="images only (default: both)")
     regen.add_argument("--videos", action="store_true", help="videos only (default: both)")
     regen.add_argument(
@@ -113,7 +120,7 @@ def _build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser(
         "export", help="assemble the rough cut (one MP4) in the project's runner"
     )
-    export.add_argument("dir", type=Path)
+    export.add_argument("dir", type=Path, help="the project folder")
     export.add_argument(
         "-o",
         "--output",
@@ -137,7 +144,7 @@ def _build_parser() -> argparse.ArgumentParser:
     runner = commands.add_parser(
         "runner", help="the project's job runner: status, stop, or its log"
     )
-    runner.add_argument("dir", type=Path)
+    runner.add_argument("dir", type=Path, help="the project folder")
     runner.add_argument(
         "action",
         nargs="?",
@@ -153,7 +160,13 @@ def _build_parser() -> argparse.ArgumentParser:
 
     doctor = commands.add_parser("doctor", help="check ComfyUI servers, workflows and bindings")
     doctor.add_argument("dir", type=Path, nargs="?", help="a project (its storyboard.toml)")
-    doctor.add_argument("--comfyui", action="append", default=[], metavar="URL")
+    doctor.add_argument(
+        "--comfyui",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="a server to check (repeat for several; default: the project's or your config's)",
+    )
     return parser
 
 
