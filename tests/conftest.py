@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tui.store.folder import ProjectFolder
+from tui.folder import ProjectFolder
 from tui.store.importer import create_project
 
 REPO = Path(__file__).resolve().parent.parent

@@ -14,7 +14,7 @@ from typing import Any
 
 from tests.conftest import storyboard_json
 from tui.engine.runfiles import RunFiles
-from tui.store.folder import OWN_NAME, TEMP_PREFIX
+from tui.folder import OWN_NAME, TEMP_PREFIX
 
 STORYBOARD = [sys.executable, "-m", "tui"]
 IDLE_EXIT = "1.5"

@@ -45,7 +45,7 @@ from tui.backends.comfyui.protocol import (
 )
 from tui.config import ProjectConfig, ServerConfig
 from tui.domain.models import AssetKind
-from tui.store.folder import ProjectFolder
+from tui.folder import ProjectFolder
 
 IMAGE, VIDEO = AssetKind.IMAGE, AssetKind.VIDEO
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 16

@@ -39,7 +39,7 @@ from tui.backends.comfyui.backend import ComfyUIBackend
 from tui.backends.comfyui.client import ComfyClient
 from tui.config import ProjectConfig, ServerConfig
 from tui.domain.models import AssetKind
-from tui.store.folder import ProjectFolder
+from tui.folder import ProjectFolder
 
 IMAGE = AssetKind.IMAGE
 PARAMS = {"image_prompt": "a lighthouse", "seed": 7, "width": 64, "height": 64}

@@ -26,7 +26,7 @@ from tui.backends.comfyui.doctor import (
 from tui.backends.comfyui.workflows import BoundWorkflow, WorkflowError
 from tui.config import ConfigError, ProjectConfig, ServerConfig
 from tui.domain.models import AssetKind
-from tui.store.folder import ProjectFolder
+from tui.folder import ProjectFolder
 
 IMAGE, VIDEO = AssetKind.IMAGE, AssetKind.VIDEO
 CHECKPOINT = "v1-5-pruned-emaonly.safetensors"

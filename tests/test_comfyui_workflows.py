@@ -32,7 +32,7 @@ from tui.backends.comfyui.workflows import (
 from tui.config import ConfigError, ProjectConfig
 from tui.domain.camera import CAMERA_NAMES, WAN_CAMERA_POSES, CameraMovement
 from tui.domain.models import AssetKind
-from tui.store.folder import ProjectFolder
+from tui.folder import ProjectFolder
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "comfyui"
 RECORDED: dict[str, Any] = json.loads((FIXTURES / "object_info.core.json").read_text())

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from tui.engine.assets import atomic_write, remove_asset, sweep
-from tui.store.errors import StoreError
-from tui.store.folder import ProjectFolder, asset_name, owner_key, temp_name
+from tui.errors import StoreError
+from tui.folder import ProjectFolder, asset_name, owner_key, temp_name
 
 STORYBOARD = [sys.executable, "-m", "tui"]
 USER_BYTES = b"the user's own reference picture"

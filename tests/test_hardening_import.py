@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import storyboard_json
-from tui.store.errors import StoreError
+from tui.errors import StoreError
 from tui.store.importer import (
     STAGING_LOCK,
     UNLOCKED_GRACE,

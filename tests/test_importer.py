@@ -15,8 +15,8 @@ import pytest
 from tests.conftest import SAMPLE, storyboard_json
 from tui.domain.models import AssetKind, AssetState
 from tui.engine.project import Project
-from tui.store.errors import StoreError
-from tui.store.folder import OWN_NAME
+from tui.errors import StoreError
+from tui.folder import OWN_NAME
 from tui.store.importer import create_project, load_source
 
 

@@ -12,7 +12,7 @@ from tui.domain.camera import CameraMovement
 from tui.domain.edits import EditError
 from tui.domain.jobs import JobState
 from tui.domain.models import Asset, AssetKind, ProjectInfo
-from tui.store.errors import NotFoundError, StoreError
+from tui.errors import NotFoundError, StoreError
 from tui.store.repository import ProjectStore
 from tui.store.schema import LATEST_VERSION
 

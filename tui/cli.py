@@ -15,18 +15,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
-from tui.backends.registry import BACKEND_NAMES
 from tui.cli_runner import runner_line, runner_summary
 from tui.config import ConfigError, ProjectConfig, UserSettings
 from tui.domain.edits import EditError, parse_assignment
 from tui.domain.models import AssetKind, AssetState
 from tui.engine.export import CutView, cut_view
-from tui.engine.project import BackendChoice, Project
+from tui.engine.project import BACKEND_NAMES, AudioCheck, BackendChoice, Project
 from tui.engine.report import SceneReport, Tally, report
-from tui.store.audio import AudioCheck, attach, check_audio
-from tui.store.errors import StoreError
-from tui.store.folder import ProjectFolder
-from tui.store.importer import create_project
+from tui.errors import StoreError
+from tui.folder import ProjectFolder
 from tui.textsafe import json_text, one_line, visible
 
 if TYPE_CHECKING:
@@ -232,7 +229,7 @@ def _open(args: argparse.Namespace) -> int:
 
 async def _new(args: argparse.Namespace) -> int:
     notes: list[str] = []
-    folder = await create_project(args.dir, args.source, notes)
+    folder = await Project.create(args.dir, args.source, notes)
     for note in notes:
         print(one_line(note))
     async with await Project.open(folder.root) as project:
@@ -431,7 +428,7 @@ async def _set(args: argparse.Namespace) -> int:
         scene = await project.store.scene(scene.id)
         updated = await project.edit(scene.id, changes) if changes else scene
         if audio_file is not None:
-            updated = await attach(project.store, project.folder, updated, audio_file)
+            updated = await project.attach_audio(updated, audio_file)
         status = project.status(updated)
         verb = "saved" if updated.rev != scene.rev else "unchanged"
         print(f"scene {updated.position} {verb}: image {status.image}, video {status.video}")
@@ -446,7 +443,7 @@ async def _set(args: argparse.Namespace) -> int:
 async def _check_audio(project: Project, *, write: bool) -> AudioCheck:
     """Measure narration files that changed on disk; each one that cannot be decoded is
     a warning line (its scene keeps its length)."""
-    check = await check_audio(project.store, project.folder, write=write)
+    check = await project.check_audio(write=write)
     for line in check.problems:
         print(f"storyboard: warning: {one_line(line)}", file=sys.stderr)
     return check

@@ -30,7 +30,6 @@ from tui.engine.events import (
     JobSucceeded,
     JobSuperseded,
     RunnerChanged,
-    ended_event,
 )
 from tui.engine.project import Project
 from tui.engine.requests import (
@@ -42,8 +41,7 @@ from tui.engine.requests import (
     queue,
     scene_ids_of,
 )
-from tui.store.errors import StoreError
-from tui.store.transaction import Tx
+from tui.errors import StoreError
 from tui.textsafe import one_line, visible
 
 if TYPE_CHECKING:
@@ -308,23 +306,7 @@ class _Batch:
 
     async def catch_up(self, client: ProjectClient) -> None:
         """Count the jobs that ended before we listened (one read for all of them)."""
-        wanted = sorted(self.pending)
-
-        def read(tx: Tx) -> list[EngineEvent]:
-            found: list[EngineEvent] = []
-            for job_id in wanted:
-                job = tx.job(job_id)
-                if job is None:
-                    continue
-                if job.state is JobState.SUCCEEDED:
-                    scene = tx.scene(job.scene_id)
-                    asset = scene.asset(job.kind)
-                    found.append(JobSucceeded(job, scene, asset.file if asset else "?"))
-                elif job.state.is_final:
-                    found.append(ended_event(job))
-            return found
-
-        for event in await client.project.store.read(read):
+        for event in await client.ended(sorted(self.pending)):
             self.on_event(event)
         if not self.pending:
             self.done.set()

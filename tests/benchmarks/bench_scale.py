@@ -43,7 +43,7 @@ from tests.conftest import storyboard_json
 from tui.domain.models import Asset, AssetKind
 from tui.domain.staleness import fingerprint, image_inputs, scene_status, video_inputs_from
 from tui.engine.project import Project
-from tui.store.folder import asset_name
+from tui.folder import asset_name
 from tui.store.schema import MIGRATIONS
 
 SIZES = (10_000, 100_000)

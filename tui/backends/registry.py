@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from tui.backends.base import Backend
 from tui.config import ProjectConfig
-from tui.store.errors import StoreError
-from tui.store.folder import ProjectFolder
+from tui.errors import StoreError
+from tui.folder import ProjectFolder
 
 BACKEND_NAMES = ("draft", "comfyui")
 

@@ -19,8 +19,8 @@ import stat
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from tui.store.errors import StoreError
-from tui.store.folder import OWN_DIRS, TEMP_PREFIX, ProjectFolder, job_key, owner_key, temp_name
+from tui.errors import StoreError
+from tui.folder import OWN_DIRS, TEMP_PREFIX, ProjectFolder, job_key, owner_key, temp_name
 
 Writer = Callable[[Path, bytes], None]
 """Writes bytes to a final path atomically; swapped in tests to simulate a full disk."""

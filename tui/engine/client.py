@@ -68,7 +68,8 @@ from tui.engine.requests import (
     scene_ids_of,
 )
 from tui.engine.runfiles import RunFiles, reachable
-from tui.store.errors import StoreError
+from tui.errors import StoreError
+from tui.store.transaction import Tx
 
 if TYPE_CHECKING:
     from tui.domain.jobs import CutJob
@@ -616,6 +617,26 @@ class ProjectClient:
             if message.reason.startswith(FATAL):
                 self._fatal = message.reason.removeprefix(FATAL)
             self.refresh_soon()
+
+    async def ended(self, job_ids: Sequence[int]) -> list[EngineEvent]:
+        """The events of those jobs that already ended (one read for all of them): what a
+        follower that started listening late missed."""
+
+        def read(tx: Tx) -> list[EngineEvent]:
+            found: list[EngineEvent] = []
+            for job_id in job_ids:
+                job = tx.job(job_id)
+                if job is None or not job.state.is_final:
+                    continue
+                if job.state is JobState.SUCCEEDED:
+                    scene = tx.scene(job.scene_id)
+                    asset = scene.asset(job.kind)
+                    found.append(JobSucceeded(job, scene, asset.file if asset else "?"))
+                else:
+                    found.append(ended_event(job))
+            return found
+
+        return await self.project.store.read(read)
 
     # -- the rough cut and files on disk (added for the export; the TUI calls these) -----
 

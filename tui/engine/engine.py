@@ -80,9 +80,9 @@ from tui.engine.requests import (
     scene_ids_of,
 )
 from tui.engine.runfiles import RunFiles, RunnerLock
+from tui.errors import StoreError
+from tui.folder import TEMP_PREFIX, asset_name, safe_suffix
 from tui.store.audio import check_audio
-from tui.store.errors import StoreError
-from tui.store.folder import TEMP_PREFIX, asset_name, safe_suffix
 
 __all__ = ["Engine", "Refused"]
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from tui.backends.registry import BACKEND_NAMES as BACKEND_NAMES
 from tui.backends.registry import workflow_ids
 from tui.config import ConfigError, ProjectConfig, ServerConfig
 from tui.domain.models import (
@@ -24,9 +25,13 @@ from tui.domain.models import (
     set_scene_seconds_limit,
 )
 from tui.domain.staleness import SceneStatus, scene_status, why
-from tui.store.errors import StoreError
-from tui.store.folder import ProjectFolder
+from tui.errors import StoreError
+from tui.folder import ProjectFolder
+from tui.store.audio import AudioCheck, attach, check_audio
+from tui.store.importer import create_project
 from tui.store.repository import ProjectStore
+
+__all__ = ["BACKEND_NAMES", "AudioCheck", "BackendChoice", "Project"]
 
 
 def _server(url: str) -> ServerConfig:
@@ -126,6 +131,19 @@ class Project:
             video_workflow=video_id,
         )
         return cls(folder, store, info, config, backend_name, settings, choice)
+
+    @staticmethod
+    async def create(dest: Path, source: Path, notes: list[str] | None = None) -> ProjectFolder:
+        """A new project at `dest` from a sample folder or an import file (see the importer)."""
+        return await create_project(dest, source, notes)
+
+    async def attach_audio(self, scene: Scene, source: str) -> Scene:
+        """Give the scene a narration file (copied in, measured; its length taken)."""
+        return await attach(self.store, self.folder, scene, source)
+
+    async def check_audio(self, *, write: bool) -> AudioCheck:
+        """Measure narration files that changed on disk; with `write`, store the new lengths."""
+        return await check_audio(self.store, self.folder, write=write)
 
     async def close(self) -> None:
         await self.store.close()

@@ -55,7 +55,7 @@ from tui.engine.protocol import (
     encode,
 )
 from tui.engine.runfiles import RunFiles, RunnerBusy, reachable
-from tui.store.errors import StoreError
+from tui.errors import StoreError
 
 log = logging.getLogger(__name__)
 

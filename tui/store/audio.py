@@ -24,8 +24,8 @@ from pathlib import Path
 
 from tui.domain.edits import EditError, normalize
 from tui.domain.models import Scene, round_duration
-from tui.store.errors import StoreError
-from tui.store.folder import ProjectFolder, asset_name, temp_name
+from tui.errors import StoreError
+from tui.folder import ProjectFolder, asset_name, temp_name
 from tui.store.repository import ProjectStore
 from tui.store.transaction import Tx
 

@@ -39,9 +39,9 @@ from tui.domain.camera import CameraMovement
 from tui.domain.edits import EditError, normalize
 from tui.domain.models import SEED_LIMIT, Asset, AssetKind, ProjectInfo, RenderSettings
 from tui.domain.staleness import image_inputs, video_inputs_from
+from tui.errors import StoreError
+from tui.folder import CONFIG_NAME, ProjectFolder, asset_name
 from tui.store import audio
-from tui.store.errors import StoreError
-from tui.store.folder import CONFIG_NAME, ProjectFolder, asset_name
 from tui.store.repository import ProjectStore
 from tui.textsafe import visible
 

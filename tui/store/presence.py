@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tui.store.folder import ProjectFolder
+from tui.folder import ProjectFolder
 
 WATCHED = ("images", "videos", "audio")
 """The folders under `assets/` whose files scenes point at."""

@@ -29,8 +29,8 @@ from tui.domain.camera import CameraMovement
 from tui.domain.edits import EDITABLE_FIELDS, normalize
 from tui.domain.jobs import Job, JobState
 from tui.domain.models import Asset, AssetKind, ProjectInfo, Scene
-from tui.store.errors import DatabaseDamaged, NotFoundError, StoreError
-from tui.store.folder import ProjectFolder
+from tui.errors import DatabaseDamaged, NotFoundError, StoreError
+from tui.folder import ProjectFolder
 from tui.store.presence import AssetFiles
 from tui.store.schema import LATEST_VERSION, MIGRATIONS
 from tui.store.transaction import (

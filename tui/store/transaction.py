@@ -30,7 +30,7 @@ from tui.domain.cut import CutRecord
 from tui.domain.edits import changed_fields, normalize
 from tui.domain.jobs import ACTIVE_STATES, CutJob, Job, JobState
 from tui.domain.models import Asset, AssetKind, Scene
-from tui.store.errors import (
+from tui.errors import (
     DatabaseDamaged,
     DiskFull,
     NotFoundError,

@@ -27,8 +27,8 @@ from textual.screen import Screen
 
 from tui.config import ConfigError, UserSettings
 from tui.engine.client import Launcher
-from tui.store.errors import StoreError
-from tui.store.folder import ProjectFolder
+from tui.errors import StoreError
+from tui.folder import ProjectFolder
 from tui.ui import keys
 from tui.ui.hangup import TerminalWatch, force_exit_later
 from tui.ui.screens.main import MainScreen, ScreenOptions

@@ -46,7 +46,7 @@ from tui.engine.events import (
 from tui.engine.project import BackendChoice, Project
 from tui.engine.requests import WAITS_FOR_IMAGE, Plan, Refused, asset_inputs
 from tui.engine.runfiles import RunFiles
-from tui.store.errors import StoreError
+from tui.errors import StoreError
 from tui.ui.model import Board, JobBoard, Row, RunSummary, statuses_of
 
 if TYPE_CHECKING:

@@ -85,8 +85,8 @@ from tui.backends.comfyui.workflows import (
 )
 from tui.config import ProjectConfig, ServerConfig
 from tui.domain.models import AssetKind
-from tui.store.errors import StoreError
-from tui.store.folder import ProjectFolder, safe_suffix
+from tui.errors import StoreError
+from tui.folder import ProjectFolder, safe_suffix
 
 log = logging.getLogger(__name__)
 

@@ -36,7 +36,7 @@ from tui.backends.comfyui.workflows import (
 )
 from tui.config import ConfigError, ProjectConfig, ServerConfig
 from tui.domain.models import AssetKind
-from tui.store.folder import ProjectFolder
+from tui.folder import ProjectFolder
 
 CHECKED_VERSION = (0, 3, 64)
 """The ComfyUI the protocol was recorded from; older ones may lack client-chosen prompt ids."""

@@ -27,7 +27,7 @@ from typing import Any
 from tui.config import ConfigError, ProjectConfig, WorkflowConfig
 from tui.domain.camera import CAMERA_NAMES, WAN_CAMERA_POSES
 from tui.domain.models import SEED_LIMIT, AssetKind
-from tui.store.folder import ProjectFolder
+from tui.folder import ProjectFolder
 
 
 class WorkflowError(ConfigError):

@@ -30,8 +30,8 @@ from tui.domain.models import AssetKind, Scene
 from tui.engine.client import Launcher, ProjectClient
 from tui.engine.events import JobFailed
 from tui.engine.project import BackendChoice
+from tui.errors import StoreError
 from tui.media.playlist import PlayItem
-from tui.store.errors import StoreError
 from tui.ui import keys, wording
 from tui.ui.model import Board, Counts, JobBoard
 from tui.ui.screens.confirm import ConfirmScreen

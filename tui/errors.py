@@ -1,4 +1,8 @@
-"""Store failures worded for one line on a terminal."""
+"""Failures of a project's files and database, worded for one line on a terminal.
+
+They sit below every layer: the store raises them, and the engine, the
+backends, the TUI and the CLI catch them without importing the store.
+"""
 
 from __future__ import annotations
 

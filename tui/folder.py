@@ -1,4 +1,8 @@
-"""The on-disk shape of a project and the one gate from asset names to paths."""
+"""The on-disk shape of a project and the one gate from asset names to paths.
+
+Below the store and the backends, which both need it: a backend writes its
+results into the project's asset folders, and never touches the database.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from tui.domain.models import AssetKind
-from tui.store.errors import StoreError
+from tui.errors import StoreError
 
 DB_NAME = "storyboard.db"
 CONFIG_NAME = "storyboard.toml"
