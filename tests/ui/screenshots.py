@@ -25,8 +25,6 @@ REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / "docs" / "screenshots"
 SAMPLE = REPO / "sample_projects" / "lighthouse"
 
-Step = Callable[[Pilot[Any]], Awaitable[None]]
-
 
 async def shoot(
     name: str,
@@ -36,7 +34,7 @@ async def shoot(
     *,
     theme: str = "storyboard-dark",
     hold: bool = False,
-    then: Step | None = None,
+    then: Callable[[Pilot[Any], InstantBackend], Awaitable[None]] | None = None,
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = await create_project(Path(tmp) / "lighthouse", source)
@@ -46,19 +44,25 @@ async def shoot(
             await settle(pilot)
             await pilot.press(*keys)
             if then is not None:
-                await then(pilot)
+                await then(pilot, backend)
             await settle(pilot)
             OUT.mkdir(parents=True, exist_ok=True)
             (OUT / f"{name}.svg").write_text(app.export_screenshot(title="Storyboard"))
             print(f"wrote docs/screenshots/{name}.svg")
 
 
-async def running(pilot: Pilot[Any]) -> None:
-    screen = main_screen(pilot.app)
-    backend = screen.options.backend
-    assert isinstance(backend, InstantBackend)
+async def running(pilot: Pilot[Any], backend: InstantBackend) -> None:
     await wait_for(pilot, lambda: len(backend.held) == 1)
     backend.emit(Progress(next(iter(backend.held)), 3, 5, 0.6))
+    await pilot.pause(0.2)
+
+
+async def playing(pilot: Pilot[Any], backend: InstantBackend) -> None:
+    from tui.ui.widgets.player import Player
+
+    player = main_screen(pilot.app).query_one(Player)
+    await wait_for(pilot, lambda: player.frame_time is not None and player.frame_time > 1.0)
+    player.action_toggle_pause()  # the same frame on every run
     await pilot.pause(0.2)
 
 
@@ -68,6 +72,7 @@ async def main() -> None:
     await shoot("batch-running", SAMPLE, (120, 36), ("a",), hold=True, then=running)
     await shoot("dirty-only-light", SAMPLE, (120, 36), ("d",), theme="storyboard-light")
     await shoot("help", SAMPLE, (100, 36), ("question_mark",))
+    await shoot("playing", SAMPLE, (120, 36), ("down", "p"), then=playing)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,9 @@ STILL_SECONDS = 3.0
 STYLE_CACHE_LIMIT = 4_096
 """Colour pairs kept between frames. Small on purpose: every kept Style is traversed
 by each full garbage collection, and a large cache made those pauses cost frames."""
+PLAYING = "▶ playing · space pauses, esc stops"
+PAUSED = "‖ paused · space resumes"
+"""Captions under the picture (‖, not ⏸: many terminal fonts lack the pause sign)."""
 MAX_PIXELS = 1280 * 720
 """Terminal graphics above this size cost more to send than a terminal shows."""
 
@@ -624,7 +627,7 @@ class Player(Widget, can_focus=True):
         self.item_index = None
         self.paused = False
         self.playing = True
-        self.caption = "▶ playing"
+        self.caption = PLAYING
         _hold_gc(self, True)
         self._worker = self.run_worker(
             session.run, thread=True, group="player", exit_on_error=False, name="player"
@@ -651,7 +654,7 @@ class Player(Widget, can_focus=True):
             return
         self._session.set_paused(paused)
         self.paused = paused
-        self.caption = "⏸ paused" if paused else "▶ playing"
+        self.caption = PAUSED if paused else PLAYING
 
     def action_toggle_pause(self) -> None:
         """Space: pause, or carry on from the same frame."""
@@ -708,7 +711,7 @@ class Player(Widget, can_focus=True):
             self.caption = message.error
             self._show(None)
             self._show_title(None)
-        elif self.caption in ("▶ playing", "⏸ paused"):
+        elif self.caption in (PLAYING, PAUSED):
             self.caption = ""  # a note about a scene that could not play stays up
         self.post_message(self.Stopped(self, finished=message.finished, error=message.error))
 
