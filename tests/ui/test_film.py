@@ -79,7 +79,7 @@ async def test_a_narration_file_replaced_on_disk_stales_the_video_and_the_cut(
     app = make_app(root, poll_interval=0.1)
     async with app.run_test(size=SIZE) as pilot:
         screen = await ready(pilot)
-        assert "narration audio" in screen_text(app)
+        assert "narration audio: " in screen_text(app)
         await pilot.press("e")
         await wait_for(pilot, lambda: "cut: clean" in screen_text(app), timeout=30, what="clean")
         scene = screen.session.board.scenes[screen.scene_list.highlighted]

@@ -117,8 +117,8 @@ class PromptArea(TextArea):
 def audio_line(scene: Scene) -> str:
     """Where the scene's length comes from: its narration audio, or the number typed."""
     if not scene.audio_file:
-        return "no narration audio: the length as typed"
-    return f"the length of {plain(Path(scene.audio_file).name)}, its narration audio"
+        return "no narration audio"
+    return f"narration audio: {plain(Path(scene.audio_file).name)}"
 
 
 class Inspector(VerticalScroll, can_focus=False):
@@ -169,7 +169,13 @@ class Inspector(VerticalScroll, can_focus=False):
         & .row > TextArea { height: 3; width: 1fr; }
         & #video-prompt, & #negative-prompt, & #narration { height: 2; }
         & .row > #duration { width: 10; }
-        & .row > #audio { width: 1fr; color: $foreground-muted; padding-left: 2; }
+        & .row > #audio {
+            width: 1fr;
+            color: $foreground-muted;
+            padding-left: 2;
+            text-wrap: nowrap;
+            text-overflow: ellipsis;
+        }
         & .row > Input { width: 1fr; }
         & .row > #seed { width: 13; }
         & .row > Select { width: 22; }
