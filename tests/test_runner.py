@@ -16,7 +16,7 @@ import pytest
 
 from tests.inprocess_runner import InProcessLauncher
 from tests.instant_backend import InstantBackend
-from tui.backends.base import Progress
+from tui.backends.base import BackendStatus, Progress
 from tui.domain.jobs import JobState
 from tui.domain.models import AssetKind
 from tui.engine.client import ProjectClient
@@ -31,10 +31,16 @@ from tui.engine.events import (
 from tui.engine.project import Project
 from tui.engine.protocol import (
     VERSION,
+    Bye,
+    Changed,
     Hello,
+    LivePreview,
     LiveProgress,
+    LiveStarted,
+    Poke,
     ProtocolError,
     RunnerState,
+    Stop,
     decode,
     encode,
 )
@@ -229,6 +235,26 @@ def test_the_protocol_refuses_what_is_not_ours() -> None:
             decode(line)
     preview = decode(encode(LiveProgress(1, 2, IMAGE, 3, 4, 0.75, "node")))
     assert preview == LiveProgress(1, 2, IMAGE, 3, 4, 0.75, "node")
+
+
+def test_every_message_comes_back_as_it_was_sent() -> None:
+    """The encoder reads fields one level deep: bytes, tuples, enums and the nested backend
+    status must still travel, each message on one line."""
+    messages = [
+        Hello(7, "tui", backend="comfyui", servers=("http://a:8188", "http://b:8188")),
+        LiveProgress(1, 2, AssetKind.VIDEO, 3, 20, 0.15),
+        LiveStarted(1, 2, IMAGE, "http://a:8188"),
+        LivePreview(1, 2, AssetKind.VIDEO, b"\xff\xd8\x00\n binary", "image/png"),
+        Changed(41),
+        RunnerState(2, 5, BackendStatus("ComfyUI", 1, 2, 3, "1 down", "models"), 2),
+        Poke(),
+        Stop(),
+        Bye("error: the database is damaged"),
+    ]
+    for message in messages:
+        line = encode(message)
+        assert line.endswith(b"\n") and line.count(b"\n") == 1
+        assert decode(line) == message
 
 
 async def test_an_idle_runner_exits_but_not_while_a_client_watches(

@@ -76,11 +76,14 @@ class _Client:
         self.hello = hello
 
     def send(self, message: Message, *, live: bool = False) -> None:
+        self.send_line(encode(message), live=live)
+
+    def send_line(self, line: bytes, *, live: bool = False) -> None:
         if self.writer.is_closing():
             return
         if live and self.writer.transport.get_write_buffer_size() > SLOW_CLIENT_BYTES:
             return  # only the newest progress matters; the database has the rest
-        self.writer.write(encode(message))
+        self.writer.write(line)
 
 
 class Runner:
@@ -270,9 +273,12 @@ class Runner:
         )
 
     def _broadcast(self, message: Message, *, live: bool = False) -> None:
+        if not self._clients:
+            return
+        line = encode(message)  # once, however many clients listen
         for client in list(self._clients):
             try:
-                client.send(message, live=live)
+                client.send_line(line, live=live)
             except (ConnectionError, RuntimeError):
                 self._clients.discard(client)
 
