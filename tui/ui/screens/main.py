@@ -19,11 +19,9 @@ from typing import TYPE_CHECKING, ClassVar
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import BindingType
-from textual.containers import Horizontal, Vertical
-from textual.content import Content
+from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Input, Static
 from textual.worker import Worker, WorkerState
 
 from tui.config import ConfigError, ImageRenderer
@@ -44,6 +42,7 @@ from tui.ui.widgets.header import StoryHeader
 from tui.ui.widgets.inspector import Inspector, MediaInfo
 from tui.ui.widgets.key_hints import KeyHints
 from tui.ui.widgets.scene_list import SceneList
+from tui.ui.widgets.scene_pane import ScenePane
 
 if TYPE_CHECKING:
     from tui.ui.widgets.player import Player
@@ -128,32 +127,6 @@ class MainScreen(Screen[None]):
     MainScreen {
         layout: vertical;
         & > #body { height: 1fr; }
-        & #list-pane { width: 46%; min-width: 44; height: 1fr; }
-        & #list-header {
-            height: 1;
-            background: $panel;
-            color: $foreground-muted;
-            padding: 0 1 0 0;
-            & > #list-columns { width: 1fr; }
-            & > #list-count { width: auto; }
-        }
-        & #filter {
-            display: none;
-            height: 1;
-            border: none;
-            padding: 0 1;
-            background: $boost;
-            &.-shown { display: block; }
-        }
-        & SceneList { height: 1fr; }
-        & #scene-summary {
-            display: none;
-            height: auto;
-            max-height: 3;
-            padding: 0 1;
-            background: $panel;
-            color: $foreground-muted;
-        }
         &.-narrow #scene-summary { display: block; }
         & Inspector {
             width: 1fr;
@@ -178,14 +151,9 @@ class MainScreen(Screen[None]):
         """The list's cursor is being moved by a storyboard playback, not by the user."""
         self.header = StoryHeader(id="header")
         self.batch_bar = BatchBar(id="batch-bar")
-        self.list_columns = Static(id="list-columns", markup=False)
-        self.list_count = Static(id="list-count", markup=False)
-        self.filter_input = Input(
-            id="filter", placeholder="filter scenes…  (enter keeps, esc clears)"
-        )
-        self.scene_list = SceneList(id="scenes")
-        self.list_pane = Vertical(id="list-pane")
-        self.summary = Static(id="scene-summary", markup=False)
+        self.list_pane = ScenePane(id="list-pane", cursor_blink=options.cursor_blink)
+        self.scene_list = self.list_pane.scene_list
+        self.filter_input = self.list_pane.filter_input
         self.inspector = Inspector(
             id="inspector", renderer=options.image_renderer, cursor_blink=options.cursor_blink
         )
@@ -207,20 +175,13 @@ class MainScreen(Screen[None]):
         yield self.header
         yield self.batch_bar
         with Horizontal(id="body"):
-            with self.list_pane:
-                with Horizontal(id="list-header"):
-                    yield self.list_columns
-                    yield self.list_count
-                yield self.filter_input
-                yield self.scene_list
-                yield self.summary
+            yield self.list_pane
             yield self.inspector
         yield KeyHints(id="key-hints")
 
     # -- life cycle ----------------------------------------------------------------
 
     async def on_mount(self) -> None:
-        self.filter_input.cursor_blink = self.options.cursor_blink
         session = self.session
         self.scene_list.badge_for = session.jobs.badge
         self.scene_list.row_for = session.row
@@ -241,7 +202,6 @@ class MainScreen(Screen[None]):
         last = board.scenes[board.order[-1]].position if board.order else 0
         self.scene_list.set_order(board.order, last_position=last)
         self._restore_view()
-        self._update_list_header()
         self._frame = self.set_interval(FRAME, self._show_changes, pause=True, name="frame")
         session.on_change = self._frame.resume
         self.run_worker(self._judge_all(), group="judge", exit_on_error=False)
@@ -275,11 +235,7 @@ class MainScreen(Screen[None]):
     def _restore_view(self) -> None:
         """Reopening a project comes back to the scene and filter the user left."""
         view = self.session.view
-        if view.filter_text:
-            self.filter_input.value = view.filter_text
-            self.filter_input.add_class("-shown")
-            self.scene_list.filter_text = view.filter_text
-        self.scene_list.dirty_only = view.dirty_only
+        self.list_pane.restore(view.filter_text, view.dirty_only)
         if view.scene_id is not None:
             self.scene_list.highlight(view.scene_id)
 
@@ -367,19 +323,9 @@ class MainScreen(Screen[None]):
 
     # -- the list and the inspector --------------------------------------------------
 
-    def _update_list_header(self) -> None:
-        scene_list = self.scene_list
-        width = max(3, len(str(scene_list.total_count)))
-        parts = []
-        if scene_list.dirty_only:
-            parts.append("dirty only")
-        if scene_list.filter_text.strip():
-            parts.append(f"“{one_line(scene_list.filter_text.strip())}”")
-        shown, total = scene_list.shown_count, scene_list.total_count
-        parts.append(f"{shown}/{total}" if shown != total else plural(total, "scene"))
-        self.inspector.empty_text = scene_list.empty_message or "No scene selected."
-        self.list_columns.update(Content(f" {'#':>{width}} I V  Narration"))
-        self.list_count.update(Content(" · ".join(parts)))
+    @on(ScenePane.ShownChanged)
+    def _shown_changed(self, message: ScenePane.ShownChanged) -> None:
+        self.inspector.empty_text = message.empty_text
 
     def _cursor_moved(self, scene_id: int | None) -> None:
         """Follow the cursor: at once for a single press, once let go for a held key."""
@@ -428,7 +374,9 @@ class MainScreen(Screen[None]):
             video_busy=session.jobs.busy(saved.id, AssetKind.VIDEO),
             media=self._media_of(saved),
         )
-        self._summarise(saved, {kind: [r.text for r in lines] for kind, lines in reasons.items()})
+        self.list_pane.summarise(
+            saved, {kind: [r.text for r in lines] for kind, lines in reasons.items()}
+        )
 
     def _show_jobs_in_inspector(self, scene_id: int) -> None:
         """Only the job state moved: cheap flags, and the media only if its preview moved."""
@@ -468,22 +416,6 @@ class MainScreen(Screen[None]):
             if current is not None and current.id == scene.id and current.video == scene.video:
                 self.inspector.media = self._media_of(current)
 
-    def _summarise(self, scene: Scene, reasons: dict[AssetKind, list[str]]) -> None:
-        """One or two lines under the list, for narrow screens where the inspector hides.
-
-        Not written while hidden: each write asks for a layout of the whole screen.
-        """
-        if not self.has_class("-narrow"):
-            return
-        parts = [f"Scene {scene.position}"]
-        for kind in AssetKind:
-            if lines := reasons.get(kind, []):
-                parts.append(f"{kind.value}: {'; '.join(lines)}")
-        if len(parts) == 1:
-            parts.append("up to date")
-        parts.append("enter to edit")
-        self.summary.update(Content(plain(" · ".join(parts))))
-
     @on(Inspector.Edited)
     def _edited(self, message: Inspector.Edited) -> None:
         """Markers move at once; the session saves after a pause."""
@@ -511,7 +443,11 @@ class MainScreen(Screen[None]):
         if action == "edit":
             return self.focused is self.scene_list
         if action == "back":
-            return self.focused is not self.scene_list or self._filtered() or self.inspector.playing
+            return (
+                self.focused is not self.scene_list
+                or self.list_pane.filtered
+                or self.inspector.playing
+            )
         if action == "pause":
             return self.inspector.playing
         return True
@@ -690,30 +626,13 @@ class MainScreen(Screen[None]):
         return board.scenes.get(scene_id) if board is not None and scene_id else None
 
     def action_toggle_dirty_only(self) -> None:
-        self.scene_list.dirty_only = not self.scene_list.dirty_only
-        self._update_list_header()
+        self.list_pane.toggle_dirty_only()
 
     def action_filter(self) -> None:
-        self.filter_input.add_class("-shown")
-        self.filter_input.focus()
+        self.list_pane.open_filter()
 
     def action_clear_filter(self) -> None:
-        self.filter_input.value = ""
-        self.filter_input.remove_class("-shown")
-        self.scene_list.filter_text = ""
-        self._update_list_header()
-        self.scene_list.focus()
-
-    @on(Input.Changed, "#filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        self.scene_list.filter_text = event.value
-        self._update_list_header()
-
-    @on(Input.Submitted, "#filter")
-    def _filter_submitted(self, event: Input.Submitted) -> None:
-        if not event.value.strip():
-            self.filter_input.remove_class("-shown")
-        self.scene_list.focus()
+        self.list_pane.clear_filter()
 
     def action_edit(self) -> None:
         highlighted = self.scene_list.highlighted
@@ -735,17 +654,12 @@ class MainScreen(Screen[None]):
             self.inspector.stop_playing()
             return
         if self.focused is self.filter_input or (
-            self.focused is self.scene_list and self._filtered()
+            self.focused is self.scene_list and self.list_pane.filtered
         ):
-            self.action_clear_filter()
-            self.scene_list.dirty_only = False
-            self._update_list_header()
+            self.list_pane.clear_filter(dirty_only_too=True)
             return
         self.set_focus(self.scene_list)
         self._arrange_panes()
-
-    def _filtered(self) -> bool:
-        return bool(self.scene_list.filter_text.strip()) or self.scene_list.dirty_only
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen(self.help_rows()))
