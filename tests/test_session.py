@@ -183,3 +183,39 @@ async def test_a_deleted_still_turns_its_scene_missing_on_screen(root: Path) -> 
     finally:
         await session.close()
         await launcher.aclose()
+
+
+async def test_the_inspector_media_and_a_storyboard_come_from_the_files_on_disk(
+    session: EditorSession,
+) -> None:
+    """What the inspector shows and what `P` plays: a clip only where its file exists, else
+    the still (or a title card) for the narration's length; a clip's length is the
+    narration's until its file has been read (here it cannot be: the bytes are no video)."""
+    board = session.board
+    assert board is not None
+    first, second, third = board.order
+    assert (await session.both(first)).outcome is Outcome.QUEUED
+    await until(lambda: (scene := session.scene(first)) is not None and scene.video is not None)
+    assert (await session.regenerate(second, IMAGE)).outcome is Outcome.QUEUED
+    await until(lambda: (scene := session.scene(second)) is not None and scene.image is not None)
+
+    made = session.scene(first)
+    assert made is not None and made.video is not None
+    media = session.media_of(made)
+    assert media.still is not None and media.still.is_file()
+    assert media.video is not None and media.video.name == media.video_name
+    assert (media.video_seconds, media.video_measured) == (made.audio_duration, False)
+    assert await session.clip_length(made) is None  # not a real clip: nothing measured
+    assert session.media_of(made).video_measured is False
+    assert session.media_of(board.scenes[third]).still is None
+
+    items = session.play_items([first, second, third, 10_000])
+    assert [item.scene_id for item in items] == [first, second, third]
+    assert items[0].clip == media.video
+    assert items[1].clip is None and items[1].still is not None and items[1].still.is_file()
+    assert items[2].clip is None and items[2].still is None
+    assert [item.seconds for item in items] == [
+        board.scenes[scene_id].audio_duration for scene_id in (first, second, third)
+    ]
+    media.video.unlink()  # deleted behind our back: the storyboard shows the still instead
+    assert session.play_items([first])[0].clip is None

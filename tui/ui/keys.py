@@ -316,6 +316,14 @@ SECTIONS = {
     "help": "App",
     "app": "App",
 }
+RUNNER_GROUPS = ("regenerate", "cancel", "export", "runner")
+"""Command groups that queue, cancel or stop jobs."""
+RUNNER_ACTIONS = frozenset(
+    command.action.partition("(")[0]
+    for command in SCREEN_COMMANDS
+    if command.id.partition(".")[0] in RUNNER_GROUPS
+)
+"""Their actions: shown dimmed until the window follows the project's jobs."""
 SECTION_ORDER = ("Scene list", "Edit", "Regenerate", "Play and export", "View", "App")
 EXTRA_HELP = (("Edit", "←/→  -/+", "Step motion strength by 0.05"),)
 """Keys of a single widget, not bindings of their own."""

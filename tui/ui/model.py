@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from tui.domain.jobs import Job, JobState
 from tui.domain.models import AssetKind, AssetState, Scene
@@ -31,6 +32,23 @@ from tui.engine.events import (
 from tui.ui.text import one_line
 
 NEEDS_WORK = frozenset({AssetState.DIRTY, AssetState.MISSING})
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What the inspector says about the files, worked out by the editor session."""
+
+    still: Path | None = None
+    preview: bytes | None = None
+    """A running job's live frame; shown in its own place, not over the still."""
+    preview_label: str = ""
+    """ "video preview, step 12/20"."""
+    video_name: str | None = None
+    video_seconds: float | None = None
+    video_measured: bool = False
+    """True when the length was read from the file rather than taken from the narration."""
+    video: Path | None = None
+    """The clip itself, for its thumbnails and for playing it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,7 +47,8 @@ from tui.engine.project import BackendChoice, Project
 from tui.engine.requests import WAITS_FOR_IMAGE, Plan, Refused, asset_inputs
 from tui.engine.runfiles import RunFiles
 from tui.errors import StoreError
-from tui.ui.model import Board, JobBoard, Row, RunSummary, statuses_of
+from tui.media.playlist import PlayItem
+from tui.ui.model import Board, JobBoard, MediaInfo, Row, RunSummary, statuses_of
 
 if TYPE_CHECKING:
     from tui.engine.export import CutView
@@ -428,6 +429,44 @@ class EditorSession:
             return None
         return self._clip_lengths.get(scene.video.file)
 
+    def media_of(self, scene: Scene) -> MediaInfo:
+        """The files the inspector shows for a scene, and a running job's live picture.
+
+        The clip's length is the narration's until `clip_length` has read the file.
+        """
+        still = self.still_path(scene)
+        live = self.previews.get(scene.id)
+        preview = live.data if live is not None else None
+        label = self.preview_label(scene.id)
+        if scene.video is None:
+            return MediaInfo(still, preview, label)
+        measured = self.known_clip_length(scene)
+        seconds = measured if measured is not None else scene.audio_duration
+        name = Path(scene.video.file).name
+        return MediaInfo(
+            still, preview, label, name, seconds, measured is not None, self.clip_path(scene)
+        )
+
+    def play_items(self, scene_ids: Sequence[int]) -> list[PlayItem]:
+        """A storyboard of these scenes: each one's clip, or while it has none its still
+        (or a title card) for the narration's length."""
+        items = []
+        board = self.board
+        for scene_id in scene_ids:
+            if board is None or (scene := board.scenes.get(scene_id)) is None:
+                continue
+            clip = self.clip_path(scene)
+            items.append(
+                PlayItem(
+                    clip=clip if clip is not None and clip.is_file() else None,
+                    still=self.still_path(scene),
+                    narration=scene.narration,
+                    seconds=scene.audio_duration,
+                    scene_id=scene.id,
+                )
+            )
+        return items
+
     def take_changes(self) -> Changes:
         """Everything that moved since the last call; the screen shows it in one go."""
         changes, self._changes = self._changes, Changes()
@@ -617,7 +656,7 @@ class EditorSession:
 
     # -- requests ------------------------------------------------------------------------
 
-    def _scene_name(self, scene_id: int) -> str:
+    def scene_name(self, scene_id: int) -> str:
         if self.board is not None and scene_id in self.board.scenes:
             return f"Scene {self.board.scenes[scene_id].position}"
         return "This scene"

@@ -32,14 +32,14 @@ from tui.engine.project import BackendChoice
 from tui.errors import StoreError
 from tui.media.playlist import PlayItem
 from tui.ui import keys, wording
-from tui.ui.model import Board, Counts, JobBoard
+from tui.ui.model import Board, Counts, JobBoard, MediaInfo
 from tui.ui.screens.confirm import ConfirmScreen
 from tui.ui.screens.help import HelpScreen
 from tui.ui.session import Changes, EditorSession, SessionOptions, ViewState
 from tui.ui.text import one_line, plain, plural
 from tui.ui.widgets.batch_bar import BatchBar
 from tui.ui.widgets.header import StoryHeader
-from tui.ui.widgets.inspector import Inspector, MediaInfo
+from tui.ui.widgets.inspector import Inspector
 from tui.ui.widgets.key_hints import KeyHints
 from tui.ui.widgets.scene_list import SceneList
 from tui.ui.widgets.scene_pane import ScenePane
@@ -64,21 +64,6 @@ new scene at once."""
 FAILURE_GATHER = 0.75
 """Seconds failures gather before they are toasted: a batch failing for one reason (a
 missing model) fails job after job within a few hundred ms, and must be one toast."""
-REGEN_ACTIONS = frozenset(
-    {
-        "regenerate",
-        "regenerate_both",
-        "new_take",
-        "batch",
-        "batch_all",
-        "retry_failed",
-        "cancel_scene",
-        "cancel_all",
-        "stop_runner",
-        "export",
-        "cancel_export",
-    }
-)
 CONFIRM_OVER = 10
 """A batch of more jobs than this, started from a button, asks first: on ComfyUI a stray
 Enter on a focused button would otherwise start hours of GPU work."""
@@ -387,27 +372,18 @@ class MainScreen(Screen[None]):
         scene = inspector.scene
         if scene is None:
             return
-        live = session.previews.get(scene_id)
-        preview = live.data if live is not None else None
-        label = session.preview_label(scene_id)
-        if (preview, label) != (inspector.media.preview, inspector.media.preview_label):
+        media = session.media_of(scene)
+        if (media.preview, media.preview_label) != (
+            inspector.media.preview,
+            inspector.media.preview_label,
+        ):
             inspector.media = self._media_of(scene)
 
     def _media_of(self, scene: Scene) -> MediaInfo:
-        session = self.session
-        still = session.still_path(scene)
-        live = session.previews.get(scene.id)
-        preview = live.data if live is not None else None
-        label = session.preview_label(scene.id)
-        if scene.video is None:
-            return MediaInfo(still, preview, label)
-        name = Path(scene.video.file).name
-        clip = session.clip_path(scene)
-        measured = session.known_clip_length(scene)
-        if measured is not None:
-            return MediaInfo(still, preview, label, name, measured, True, clip)
-        self._measure_clip(scene)
-        return MediaInfo(still, preview, label, name, scene.audio_duration, False, clip)
+        media = self.session.media_of(scene)
+        if media.video_name is not None and not media.video_measured:
+            self._measure_clip(scene)
+        return media
 
     @work(group="clips", exit_on_error=False)
     async def _measure_clip(self, scene: Scene) -> None:
@@ -438,7 +414,7 @@ class MainScreen(Screen[None]):
     # -- actions -----------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in REGEN_ACTIONS and self.session.client is None:
+        if action in keys.RUNNER_ACTIONS and self.session.client is None:
             return None  # shown, but dimmed, until the project's jobs are followed
         if action == "edit":
             return self.focused is self.scene_list
@@ -456,12 +432,6 @@ class MainScreen(Screen[None]):
         focused = self.focused
         return focused is not None and self.inspector in focused.ancestors_with_self
 
-    def _scene_name(self, scene_id: int) -> str:
-        board = self.session.board
-        if board is not None and scene_id in board.scenes:
-            return f"Scene {board.scenes[scene_id].position}"
-        return "This scene"
-
     async def action_regenerate(self, kind: str) -> None:
         if (scene_id := self.scene_list.highlighted) is not None:
             await self._regenerate(scene_id, AssetKind(kind))
@@ -472,7 +442,7 @@ class MainScreen(Screen[None]):
 
     async def _regenerate(self, scene_id: int, kind: AssetKind, *, force: bool = False) -> None:
         result = await self.session.regenerate(scene_id, kind, force=force)
-        text = wording.regenerate_text(result, self._scene_name(scene_id), kind)
+        text = wording.regenerate_text(result, self.session.scene_name(scene_id), kind)
         if text is not None:
             self.app.notify(text, severity=wording.severity(result), markup=False)
 
@@ -481,7 +451,7 @@ class MainScreen(Screen[None]):
         if (scene_id := self.scene_list.highlighted) is None:
             return
         result = await self.session.both(scene_id)
-        text = wording.both_text(result, self._scene_name(scene_id))
+        text = wording.both_text(result, self.session.scene_name(scene_id))
         if text is not None:
             self.app.notify(text, severity=wording.severity(result), markup=False)
 
@@ -534,7 +504,7 @@ class MainScreen(Screen[None]):
         if (scene_id := self.scene_list.highlighted) is None:
             return
         count = await self.session.cancel(scene_id)
-        name = self._scene_name(scene_id)
+        name = self.session.scene_name(scene_id)
         if count:
             self.app.notify(f"Cancelled {plural(count, 'job')} for {name.lower()}.")
         else:
@@ -583,19 +553,7 @@ class MainScreen(Screen[None]):
         board, start = self.session.board, self._highlighted_scene()
         if board is None or start is None:
             return
-        items = []
-        for scene_id in self.scene_list.shown_ids[self.scene_list.cursor :]:
-            scene = board.scenes[scene_id]
-            clip = self.session.clip_path(scene)
-            items.append(
-                PlayItem(
-                    clip=clip if clip is not None and clip.is_file() else None,
-                    still=self.session.still_path(scene),
-                    narration=scene.narration,
-                    seconds=scene.audio_duration,
-                    scene_id=scene.id,
-                )
-            )
+        items = self.session.play_items(self.scene_list.shown_ids[self.scene_list.cursor :])
         self._start_playing(items, loop=False)
 
     def _start_playing(self, items: list[PlayItem], *, loop: bool) -> None:

@@ -29,6 +29,7 @@ from tui.domain.camera import CAMERA_OPTIONS as DOMAIN_CAMERA_OPTIONS
 from tui.domain.models import AssetKind, AssetState, Scene
 from tui.domain.staleness import Reason, SceneStatus
 from tui.media.playlist import PlayItem
+from tui.ui.model import MediaInfo
 from tui.ui.session import Failure
 from tui.ui.text import one_line, plain
 from tui.ui.widgets.motion import MotionControl
@@ -65,23 +66,6 @@ FIELD_IDS = {
 }
 """Scene field → widget id; the inverse names the field a widget edits."""
 FIELDS_BY_ID = {widget_id: field for field, widget_id in FIELD_IDS.items()}
-
-
-@dataclass(frozen=True)
-class MediaInfo:
-    """What the inspector says about the files, worked out by the screen."""
-
-    still: Path | None = None
-    preview: bytes | None = None
-    """A running job's live frame; shown in its own place, not over the still."""
-    preview_label: str = ""
-    """ "video preview, step 12/20"."""
-    video_name: str | None = None
-    video_seconds: float | None = None
-    video_measured: bool = False
-    """True when the length was read from the file rather than taken from the narration."""
-    video: Path | None = None
-    """The clip itself, for its thumbnails and for playing it."""
 
 
 def _set_text(widget: Static, content: Content, *, layout: bool = False) -> None:
