@@ -224,7 +224,7 @@ def test_damage_found_mid_run_ends_regen_in_one_line(tmp_path: Path, table: str)
     """Issue 10 item 12: a page damaged while `regen` follows a batch ends it with exit 2 and
     the same line, whether the follower meets the damage itself (a scene index) or the
     runner does (the jobs table) and stops; nobody hangs."""
-    project = make_project(tmp_path, 300)
+    project = make_project(tmp_path, 60)  # 120 jobs: still running when the page breaks
     page = _root_page(project, table)
     proc = start("regen", project, "--include-missing")
     try:
