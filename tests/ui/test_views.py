@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
+from textual import events
 
 from tests.conftest import storyboard_json
 from tests.instant_backend import InstantBackend
@@ -90,6 +91,36 @@ async def test_letters_do_not_fire_while_typing(project: Callable[[str], Path]) 
         assert not screen.filter_input.has_class("-shown")
         shown = screen.session.scene(screen.scene_list.highlighted or 0)
         assert shown is not None and shown.image_prompt.endswith("dvixI/")
+
+
+async def test_keys_typed_ahead_of_a_focus_change_go_to_the_field(
+    project: Callable[[str], Path],
+) -> None:
+    """Over a slow SSH link keys arrive in bursts: `/boat` or `enter` and a prompt's words
+    reach the app together, before the list has handed focus on. The letters belong to the
+    field that opens, never to the list's keys (`b` regenerates, `a` starts a batch)."""
+    root = project("dirty")
+    app = make_app(root)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        await type_text(pilot, "/boat")
+        await wait_for(pilot, lambda: screen.filter_input.value == "boat", what="the filter")
+        assert not screen.jobs.active and screen.scene_list.dirty_only is False
+        await pilot.press("escape")
+        assert screen.focused is screen.scene_list
+        before = screen.session.scene(screen.scene_list.highlighted or 0)
+        assert before is not None
+        app.post_message(events.Key("enter", None))
+        await type_text(pilot, "adv")  # in the same burst: no pause before it
+        await wait_for(
+            pilot,
+            lambda: (
+                (shown := screen.session.scene(before.id)) is not None
+                and shown.image_prompt == "adv" + before.image_prompt
+            ),
+            what="the letters in the prompt",
+        )
+        assert not screen.jobs.active and screen.scene_list.dirty_only is False
 
 
 async def test_keymap_remaps_a_binding(project: Callable[[str], Path]) -> None:

@@ -210,6 +210,7 @@ SCREEN_COMMANDS = (
         "Filter scenes by text",
         key="slash",
         palette="View: filter scenes",
+        priority=True,  # see TYPED_AHEAD
     ),
     Command(
         "view.clear_filter",
@@ -273,6 +274,7 @@ SCREEN_COMMANDS = (
         "Edit the selected scene in the inspector",
         key="enter",
         palette="Edit: this scene",
+        priority=True,  # see TYPED_AHEAD
     ),
     Command("edit.back", "back", "Back", "Back to the scene list", key="escape"),
     Command(
@@ -316,6 +318,17 @@ SECTIONS = {
     "help": "App",
     "app": "App",
 }
+TYPED_AHEAD = frozenset({"filter", "edit"})
+"""Actions that open a text field, so the keys after them are text.
+
+Their bindings have priority: they run as the app takes the key from the
+terminal, before it hands on the next one, and move focus there and then. A
+plain binding runs only once the key has come back up from the list, by which
+time a burst over SSH (`/boat`, or enter and a prompt's first words) has been
+handed to the list too, and `b` and `a` would regenerate instead of typing. The
+screen's `check_action` lets them fire only from the list, so in a field `/` and
+enter stay what they are there.
+"""
 RUNNER_GROUPS = ("regenerate", "cancel", "export", "runner")
 """Command groups that queue, cancel or stop jobs."""
 RUNNER_ACTIONS = frozenset(

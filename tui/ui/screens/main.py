@@ -416,7 +416,7 @@ class MainScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in keys.RUNNER_ACTIONS and self.session.client is None:
             return None  # shown, but dimmed, until the project's jobs are followed
-        if action == "edit":
+        if action in keys.TYPED_AHEAD:
             return self.focused is self.scene_list
         if action == "back":
             return (

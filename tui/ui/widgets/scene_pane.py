@@ -111,8 +111,10 @@ class ScenePane(Vertical):
         self.shown_changed()
 
     def open_filter(self) -> None:
+        """Show the filter and move focus to it at once: keys typed right after `/`
+        are the filter's, however fast they come."""
         self.filter_input.add_class("-shown")
-        self.filter_input.focus()
+        self.screen.set_focus(self.filter_input)
 
     def clear_filter(self, *, dirty_only_too: bool = False) -> None:
         """Esc: every scene again (and with `dirty_only_too`, the clean ones as well)."""
