@@ -93,6 +93,33 @@ async def test_letters_do_not_fire_while_typing(project: Callable[[str], Path]) 
         assert shown is not None and shown.image_prompt.endswith("dvixI/")
 
 
+async def test_hiding_the_scene_under_the_cursor_moves_it_to_the_next_shown(
+    tmp_path: Path,
+) -> None:
+    """A filter or dirty only that hides the scene under the cursor moves it on to the next
+    scene shown in the story (or back to the last one), not to whatever scene now sits at
+    the same line."""
+    edits = {position: {"image_prompt": "changed"} for position in (2, 9, 11)}
+    root = await build_project(tmp_path / "p", 12, edits=edits)
+    app = make_app(root)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        board, scene_list = screen.board, screen.scene_list
+        assert board is not None
+
+        def position() -> int:
+            assert board is not None and scene_list.highlighted is not None
+            return board.scenes[scene_list.highlighted].position
+
+        await pilot.press("home", *["down"] * 4, "d")  # from scene 5, not to the 3rd line
+        await wait_for(pilot, lambda: scene_list.dirty_only and position() == 9, what="9")
+        await pilot.press("d", "end", "d")  # nothing dirty after 12: the last dirty one
+        assert position() == 11
+        await pilot.press("d", "home", *["down"] * 4)
+        await type_text(pilot, "/1")  # 1, 10, 11, 12 match: on from 5 to 10, not to 12
+        assert position() == 10
+
+
 async def test_keys_typed_ahead_of_a_focus_change_go_to_the_field(
     project: Callable[[str], Path],
 ) -> None:

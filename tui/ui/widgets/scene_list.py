@@ -13,6 +13,8 @@ here; repainting just this widget keeps a key press under 10 ms.
 
 from __future__ import annotations
 
+import bisect
+
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -218,6 +220,19 @@ class SceneList(Widget, can_focus=True):
         needle = self.filter_text.strip().lower()
         return not needle or needle in row.haystack
 
+    def _nearest_shown(self, scene_id: int) -> int | None:
+        """The index of the first shown scene at or after `scene_id` in the story (else the
+        last one): hiding the scene under the cursor moves it on, not to whatever now
+        sits on the same line."""
+        if not self._shown:
+            return None
+        rank = {shown_id: rank for rank, shown_id in enumerate(self._order)}
+        wanted = rank.get(scene_id)
+        if wanted is None:
+            return None
+        index = bisect.bisect_left(self._shown, wanted, key=rank.__getitem__)
+        return min(index, len(self._shown) - 1)
+
     def _refilter(self, *, keep: int | None, keep_ids: set[int] | None = None) -> None:
         if not self.dirty_only and not self.filter_text.strip():
             shown = list(self._order)
@@ -232,6 +247,8 @@ class SceneList(Widget, can_focus=True):
         self._shown = shown
         self._index = {scene_id: index for index, scene_id in enumerate(shown)}
         target = self._index.get(keep) if keep is not None else None
+        if target is None and keep is not None:
+            target = self._nearest_shown(keep)
         if target is None:
             target = min(self.cursor, max(0, len(shown) - 1))
         self.set_reactive(SceneList.cursor, target)
