@@ -14,7 +14,6 @@ here; repainting just this widget keeps a key press under 10 ms.
 from __future__ import annotations
 
 import bisect
-
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
