@@ -171,7 +171,8 @@ def test_a_clip_of_another_size_and_fps_is_fitted_into_the_film(small: Path) -> 
     clip = asset(small, 2, "video")
     write_clip(clip.with_suffix(".new.mp4"), frames=6, fps=4, size=(64, 48)).replace(clip)
     result = ok("export", small)
-    assert "video re-encoded: scene 2:" in result.stdout
+    # the clip's own name, not the name of the link the export pinned it with
+    assert f"video re-encoded: scene 2: {clip.name} is 64x48, the film 96x64" in result.stdout
     made = film(small / "exports" / "test-film.mp4")
     assert made["size"] == (96, 64) and made["fps"] == 8
 

@@ -595,10 +595,16 @@ def _snapshot_dir(folder: ProjectFolder, job: CutJob) -> Path:
 
 def _pin(path: Path, snapshot: Path) -> Path:
     """A hard link to an input, so a regeneration that replaces (and deletes) it while the
-    film is made cannot pull it away; the file itself where links cannot be made."""
+    film is made cannot pull it away; the file itself where links cannot be made.
+
+    Each link keeps the file's own name, in a numbered folder of its own, so what the
+    export says about it ("scene 2: scene-0002-….mp4 is 64x48") names the creator's file.
+    """
     snapshot.mkdir(parents=True, exist_ok=True)
-    pinned = snapshot / f"{len(os.listdir(snapshot)):06d}{path.suffix}"
+    slot = snapshot / f"{len(os.listdir(snapshot)):06d}"
     try:
+        slot.mkdir()
+        pinned = slot / path.name
         os.link(path, pinned)
     except OSError:
         return path
