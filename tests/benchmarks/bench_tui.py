@@ -12,7 +12,9 @@
    batch running: event-to-screen latency, frames and UI updates per second (at
    most one update per frame), and process CPU over the window (target < 25 %
    of a core). The same flood into the engine alone, no UI, is the baseline
-   that shows what the UI adds.
+   that shows what the UI adds. The runner runs inside the app's process here;
+   a second run puts it in a process of its own, as in use, and times the TUI's
+   process and the runner's apart (the target is the TUI's).
 
 The baseline for 1-3 is a minimal app defined here: one `ListView` holding a
 `ListItem(Label(...))` per scene, measured the same way. Every part runs in a
@@ -30,7 +32,8 @@ baseline that wait runs interleaved with the key and would be counted against
 the app, and it made the baseline's run take 7 minutes.
 
 Run: python -m tests.benchmarks tui
-Where the time goes in one window: python -m tests.benchmarks.bench_tui profile startup|keys|flood
+Where the time goes in one window:
+    python -m tests.benchmarks.bench_tui profile startup|keys|flood|split
 """
 
 from __future__ import annotations
@@ -67,9 +70,11 @@ from tests.instant_backend import InstantBackend
 from tui.backends.base import Progress
 from tui.config import UserSettings
 from tui.domain.models import AssetKind
+from tui.engine.client import Launcher
 from tui.engine.engine import Engine
 from tui.engine.events import EngineEvent, JobProgress
-from tui.engine.project import Project
+from tui.engine.project import BackendChoice, Project
+from tui.engine.runfiles import RunFiles
 from tui.store.importer import create_project
 from tui.ui.app import StoryboardApp
 from tui.ui.screens.main import MainScreen
@@ -234,7 +239,17 @@ class ListViewApp(App[None]):
         self.probe.frame(self, renderable)
 
 
-def storyboard_app(probe: FrameProbe, project: Path, backend: InstantBackend) -> ProbedStoryboard:
+def storyboard_app(
+    probe: FrameProbe,
+    project: Path,
+    backend: InstantBackend | None,
+    launcher: Launcher | None = None,
+) -> ProbedStoryboard:
+    """The app on `project`; its runner serves `backend` in this process, or is started by
+    `launcher` (the split flood starts it as a process of its own)."""
+    if launcher is None:
+        assert backend is not None
+        launcher = InProcessLauncher(backend)
     settings = UserSettings.model_construct(  # the defaults, never the user's config file
         theme="storyboard-dark",
         image_renderer="halfblock",
@@ -245,7 +260,7 @@ def storyboard_app(probe: FrameProbe, project: Path, backend: InstantBackend) ->
     return ProbedStoryboard(
         probe,
         project,
-        launcher=InProcessLauncher(backend),
+        launcher=launcher,
         settings=settings,
         theme_dirs=[BUNDLED_THEMES_DIR],
         cursor_blink=False,  # a blinking cursor would add frames nobody asked for
@@ -427,16 +442,25 @@ async def flood(backend: InstantBackend, keys: list[str]) -> dict[str, Any]:
 def event_latencies(
     emitted: list[float], updates: list[tuple[float, int]], frames: list[float]
 ) -> list[float]:
-    """Per event: emitted → the first frame after the UI update that took it in."""
+    """Per event: emitted → the first frame after the UI update that took it in.
+
+    An update that changed nothing on screen (a progress step too small to move its
+    percent) draws no frame before the next update: its events are on screen as they
+    are taken in, so they count until that update, not until some later frame.
+    """
     out: list[float] = []
     taken = [count for _, count in updates]
     for index, sent in enumerate(emitted):
         update = bisect.bisect_right(taken, index)  # the first update with count > index
         if update == len(updates):
             continue
-        frame = bisect.bisect_left(frames, updates[update][0])
-        if frame < len(frames):
-            out.append(frames[frame] - sent)
+        at = updates[update][0]
+        frame = bisect.bisect_left(frames, at)
+        if frame == len(frames):
+            continue
+        following = updates[update + 1][0] if update + 1 < len(updates) else None
+        drew = following is None or frames[frame] < following
+        out.append((frames[frame] if drew else at) - sent)
     return out
 
 
@@ -523,6 +547,132 @@ async def flood_child(project: Path, finish: Finish) -> None:
                 "final": final,
             }
         )
+
+
+# -- the flood with the runner in a process of its own, as in production ----------------
+
+SPLIT_GO = ".bench-go"
+SPLIT_FLOODED = ".bench-flooded.json"
+SPLIT_FINAL = ".bench-final"
+SPLIT_FINAL_AT = ".bench-final-at.json"
+"""Files in the project folder by which the TUI's process and the runner's take turns."""
+
+
+def write_json_atomically(path: Path, data: dict[str, Any]) -> None:
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(data), encoding="utf-8")
+    partial.replace(path)
+
+
+class RunnerProcessLauncher:
+    """Starts the project's runner as its own process, the way the TUI does in production,
+    except that this runner serves the held instant backend and floods it (`flood-runner`)."""
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen[bytes] | None = None
+
+    async def __call__(self, root: Path, choice: BackendChoice) -> None:
+        if self.process is None:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "tests.benchmarks.bench_tui", "flood-runner", str(root)],
+                cwd=REPO,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        await until(lambda: RunFiles(root).live_pid() is not None, 60, "the runner process")
+
+
+async def flood_runner_child(project: Path, finish: Finish) -> None:
+    """The runner's process in the split flood: the same flood, from inside the runner."""
+    backend = InstantBackend(hold=True, window=RUNNING, payload=b"x")
+    launcher = InProcessLauncher(backend)
+    await launcher(project, BackendChoice())
+    await until(lambda: len(backend.held) == RUNNING, 120, "the held jobs")
+    await until(lambda: (project / SPLIT_GO).exists(), 120, "the TUI's go")
+    stats = await flood(backend, list(backend.held))
+    write_json_atomically(project / SPLIT_FLOODED, stats)
+    await until(lambda: (project / SPLIT_FINAL).exists(), 60, "the TUI's watch")
+    final_at = time.perf_counter()
+    for key in backend.held:
+        backend.emit(Progress(key, 99, 100, FINAL_FRACTION))
+    write_json_atomically(project / SPLIT_FINAL_AT, {"final_at": final_at})
+    await asyncio.sleep(6)
+    os._exit(0)
+
+
+async def flood_split_child(project: Path, finish: Finish) -> None:
+    """The TUI's process in the split flood: what the window itself costs while its runner,
+    in another process, floods it with progress over the socket."""
+    probe = FrameProbe(MARKER)
+    launcher = RunnerProcessLauncher()
+    app = storyboard_app(probe, project, None, launcher)
+    try:
+        async with app.run_test(size=SIZE, headless=True, message_hook=probe.message):
+            await asyncio.wait_for(probe.marker_seen.wait(), 120)
+            screen = await storyboard_ready(app)
+            client = screen.client
+            assert client is not None and screen.board is not None
+            await client.request(
+                [AssetKind.IMAGE], scene_ids=screen.board.order[:BATCH], include_missing=True
+            )
+            await until(
+                lambda: len(screen.jobs.jobs) == BATCH and client.runner.running == RUNNING,
+                60,
+                "the batch to be running",
+            )
+            await asyncio.sleep(1.0)
+            absorbed = 0
+
+            def count(event: EngineEvent) -> None:
+                nonlocal absorbed
+                if isinstance(event, JobProgress):
+                    absorbed += 1
+
+            updates: list[tuple[float, int]] = []
+            probe.on_update = lambda: updates.append((time.perf_counter(), absorbed))
+            unsubscribe = client.subscribe(count)
+            probe.frames.clear()
+            cpu, usage = time.process_time(), resource.getrusage(resource.RUSAGE_SELF)
+            began = time.perf_counter()
+            (project / SPLIT_GO).touch()
+            with Window("split"):
+                await until(lambda: (project / SPLIT_FLOODED).exists(), 60, "the runner's flood")
+            wall = time.perf_counter() - began
+            after = resource.getrusage(resource.RUSAGE_SELF)
+            tui_cpu = time.process_time() - cpu
+            runner = json.loads((project / SPLIT_FLOODED).read_text(encoding="utf-8"))
+            emitted = runner.pop("emitted")
+            start, end = emitted[0], emitted[0] + runner["wall"]
+            await asyncio.sleep(0.3)  # the last events in flight over the socket
+            behind = len(emitted) - absorbed
+            probe.watch(FINAL_TEXT)
+            (project / SPLIT_FINAL).touch()
+            await until(lambda: (project / SPLIT_FINAL_AT).exists(), 30, "the final events")
+            final_at = json.loads((project / SPLIT_FINAL_AT).read_text())["final_at"]
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(probe.marker_seen.wait(), 5)
+            final = probe.marker_at - final_at if probe.marker_at is not None else None
+            unsubscribe()
+            frames = [moment for moment in probe.frames if start <= moment < end]
+            update_times = [moment for moment, _ in updates if start <= moment < end]
+            finish(
+                {
+                    "tui_cpu": tui_cpu,
+                    "tui_wall": wall,
+                    "tui_user": after.ru_utime - usage.ru_utime,
+                    "tui_sys": after.ru_stime - usage.ru_stime,
+                    "runner": runner,
+                    "events": len(emitted),
+                    "behind": behind,
+                    "frames_per_s": len(frames) / runner["wall"],
+                    "updates_per_s": len(update_times) / runner["wall"],
+                    "latencies": event_latencies(emitted, updates, probe.frames),
+                    "final": final,
+                }
+            )
+    finally:
+        if launcher.process is not None:
+            launcher.process.kill()
 
 
 async def engine_flood_child(project: Path, finish: Finish) -> None:
@@ -678,6 +828,37 @@ def report_flood(ui: dict[str, Any], bare: dict[str, Any]) -> None:
     print(f"    last events (fraction {FINAL_FRACTION}) on screen after {shown}")
 
 
+def report_split(split: dict[str, Any], ui: dict[str, Any]) -> None:
+    runner = split["runner"]
+    print(
+        "flood again, the runner in a process of its own as in use (the TUI starts it"
+        " detached; the same events reach the TUI over its socket):"
+    )
+    tui_share = split["tui_cpu"] / split["tui_wall"]
+    print(
+        f"    TUI process     CPU {split['tui_cpu']:5.2f} s in {split['tui_wall']:5.2f} s ="
+        f" {tui_share:6.1%} of a core (user {split['tui_user']:.2f} s, sys"
+        f" {split['tui_sys']:.2f} s)   target < 25 %"
+    )
+    print(
+        f"    runner process  CPU {runner['cpu']:5.2f} s in {runner['wall']:5.2f} s ="
+        f" {runner['cpu'] / runner['wall']:6.1%} of a core; {split['behind']} events"
+        " unhandled at the end"
+    )
+    print(
+        f"    ratio TUI process / app with the runner inside: {tui_share:.1%} /"
+        f" {ui['cpu'] / ui['wall']:.1%} = {tui_share / (ui['cpu'] / ui['wall']):.2f}"
+    )
+    print(
+        f"    frames {split['frames_per_s']:.1f}/s (a step too small to move a percent draws"
+        f" nothing); UI updates {split['updates_per_s']:.1f}/s"
+    )
+    print(f"    event → screen  {ms(split['latencies'])}  ({len(split['latencies'])} events)")
+    final = split["final"]
+    shown = f"{final * 1000:.1f} ms" if final is not None else "NOT within 5 s"
+    print(f"    last events (fraction {FINAL_FRACTION}) on screen after {shown}")
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -687,11 +868,12 @@ def main() -> None:
         base = child("keys-listview", project)
         again = [child("startup", project)["first_screen"] for _ in range(STARTUP_REPEATS - 1)]
         report_keys(ours, base, [ours["first_screen"], *again])
-        for copy in ("flood", "engine-flood"):  # each gets the project as it was, no jobs
+        for copy in ("flood", "engine-flood", "flood-split"):  # each as it was, no jobs
             shutil.copytree(project, root / copy)
         ui = child("flood", root / "flood")
         bare = child("engine-flood", root / "engine-flood")
         report_flood(ui, bare)
+        report_split(child("flood-split", root / "flood-split"), ui)
 
 
 # -- child entry points -----------------------------------------------------------------
@@ -703,6 +885,8 @@ CHILDREN: dict[str, Callable[[Path, Finish], Awaitable[None]]] = {
     "startup": lambda path, finish: keys_child("storyboard", path, finish, keys=False),
     "flood": flood_child,
     "engine-flood": engine_flood_child,
+    "flood-split": flood_split_child,
+    "flood-runner": flood_runner_child,
 }
 
 
@@ -716,7 +900,12 @@ def profile(part: str) -> None:
     """Run our app with one window under cProfile, on a fresh project."""
     global PROFILE
     PROFILE = part
-    run = {"startup": "keys-storyboard", "keys": "keys-storyboard", "flood": "flood"}[part]
+    run = {
+        "startup": "keys-storyboard",
+        "keys": "keys-storyboard",
+        "flood": "flood",
+        "split": "flood-split",
+    }[part]
     with tempfile.TemporaryDirectory() as tmp:
         project, _ = asyncio.run(make_project(Path(tmp)))
         asyncio.run(CHILDREN[run](project, print_and_exit))

@@ -9,7 +9,7 @@ from tests.ui.helpers import build_project, make_app, ready, screen_text
 from tui.domain.jobs import Job, JobState
 from tui.domain.models import AssetKind
 from tui.engine.events import JobFailed, JobProgress, JobQueued, JobStarted, JobSucceeded
-from tui.ui.model import JobBoard
+from tui.ui.model import Badge, JobBoard
 from tui.ui.text import duration, fit, one_line, plain
 
 
@@ -79,3 +79,22 @@ async def test_list_is_virtual_no_widget_per_scene(tmp_path: Path) -> None:
         assert screen.board is not None
         assert screen.scene_list.highlighted == screen.board.order[-1]
         assert "Sentence number 2000 of the story." in screen_text(app)
+
+
+def test_a_badge_is_drawn_again_only_when_what_it_shows_moves() -> None:
+    """In a flood of progress a running job's fraction moves on every event, but its line
+    shows a whole percent and a 6-cell bar: steps inside one percent look the same (the
+    line is neither drawn nor cached again); a new percent, bar cell, queue place or
+    count of jobs behind does not."""
+    from tui.ui.widgets.scene_list import badge_look
+
+    def running(fraction: float, more: int = 0) -> Badge:
+        return Badge(AssetKind.IMAGE, None, fraction, more)
+
+    assert badge_look(running(0.4410)) == badge_look(running(0.4449))
+    assert badge_look(running(0.4449)) != badge_look(running(0.4451))  # 44% → 45%
+    assert badge_look(running(0.0830)) != badge_look(running(0.0834))  # 8%, 0 → 1 bar cell
+    assert badge_look(running(0.5)) != badge_look(running(0.5, more=1))
+    assert badge_look(Badge(AssetKind.IMAGE, 3, 0.0)) != badge_look(Badge(AssetKind.IMAGE, 2, 0.0))
+    assert badge_look(running(0.5)) != badge_look(Badge(AssetKind.VIDEO, None, 0.5))
+    assert badge_look(None) is None

@@ -53,6 +53,20 @@ def _ignore_move(scene_id: int | None) -> None:
     return None
 
 
+BadgeLook = tuple[AssetKind, "int | None", int, int, int]
+"""What a badge shows: kind, queue place, jobs behind, bar cells done, whole percent."""
+
+
+def badge_look(badge: Badge | None) -> BadgeLook | None:
+    """A badge as drawn. Lines are compared and cached by this, not by the exact fraction:
+    in a flood of progress a running job's fraction moves every frame while its line, on
+    most frames, does not, and a line that looks the same is not drawn again."""
+    if badge is None:
+        return None
+    done = round(badge.fraction * BAR_CELLS)
+    return (badge.kind, badge.queue_position, badge.more, done, round(badge.fraction * 100))
+
+
 _UNDRAWN = (-1, None)
 
 
@@ -139,7 +153,7 @@ class SceneList(Widget, can_focus=True):
         self._position_width = 3
         self._line_cache: LRUCache[tuple[object, ...], Strip] = LRUCache(maxsize=512)
         self._styles: dict[str, Style] = {}
-        self._drawn_badges: dict[int, tuple[int, Badge | None]] = {}
+        self._drawn_badges: dict[int, tuple[int, BadgeLook | None]] = {}
         """What each screen line last showed, so badge updates repaint only what moved."""
         self._badges_touched: set[int] | None = None
         """Scenes the next badge refresh must look at; None means every line on screen."""
@@ -204,7 +218,7 @@ class SceneList(Widget, can_focus=True):
             scene_id = self._shown[self._top + y]
             if only is not None and scene_id not in only:
                 continue
-            if drawn.get(y, _UNDRAWN) != (scene_id, badge_for(scene_id)):
+            if drawn.get(y, _UNDRAWN) != (scene_id, badge_look(badge_for(scene_id))):
                 self.refresh_line(y)
 
     def limit_badge_refresh(self, scene_ids: set[int]) -> None:
@@ -470,8 +484,9 @@ class SceneList(Widget, can_focus=True):
             scene_id = self._shown[index]
             row = self._row(scene_id)
             badge = self.badge_for(scene_id)
-            self._drawn_badges[y] = (scene_id, badge)
-            key = (row, badge, index == self.cursor, thumb, width, self.has_focus)
+            look = badge_look(badge)
+            self._drawn_badges[y] = (scene_id, look)
+            key = (row, look, index == self.cursor, thumb, width, self.has_focus)
         strip = self._line_cache.get(key)
         if strip is None:
             strip = self._draw_line(row, badge, index == self.cursor, thumb, width)
