@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -44,6 +45,16 @@ def run(
     )
 
 
+def interruptible() -> None:
+    """In the child: Ctrl-C as a foreground command gets it.
+
+    A shell starts background jobs (`make test &`) with SIGINT ignored, every
+    child inherits that, and a command rightly leaves an ignored SIGINT alone; the
+    Ctrl-C tests are about a command run in the foreground.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(*args: str | Path, **kwargs: Any) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [*STORYBOARD, *map(str, args)],
@@ -51,6 +62,7 @@ def start(*args: str | Path, **kwargs: Any) -> subprocess.Popen[str]:
         stderr=kwargs.pop("stderr", subprocess.PIPE),
         text=True,
         env=env(),
+        preexec_fn=interruptible,
         **kwargs,
     )
 
