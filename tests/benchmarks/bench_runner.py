@@ -33,7 +33,7 @@ from statistics import median
 from typing import Any
 
 import tui.backends.comfyui
-from tests.benchmarks.bench_tui import FrameProbe, ProbedStoryboard, pct
+from tests.benchmarks.bench_tui import FrameProbe, ProbedStoryboard, pct, shown_at
 from tests.conftest import storyboard_json
 from tests.instant_backend import InstantBackend
 from tui.config import UserSettings
@@ -217,10 +217,12 @@ async def _watch(project: Path) -> dict[str, Any]:
         )
     }
     # Each progress the TUI took in, paired with its own send by (job, step), to the
-    # first frame after the UI update that took it in. The backend's own "started
+    # first frame after the UI update that took it in (or to that update, if it drew
+    # nothing: the step did not move a percent on screen). The backend's own "started
     # at 0" has no sampler message to pair with.
     offset = time.perf_counter() - time.monotonic()
     taken = [count for _at, count in updates]
+    update_times = [at for at, _count in updates]
     latencies: list[float] = []
     socket_latencies: list[float] = []
     for index, (key, value, got) in enumerate(received):
@@ -230,9 +232,9 @@ async def _watch(project: Path) -> dict[str, Any]:
         update = bisect.bisect_right(taken, index)
         if update == len(updates):
             continue
-        frame = bisect.bisect_left(probe.frames, updates[update][0])
-        if frame < len(probe.frames):
-            latencies.append(probe.frames[frame] - (sent[(key, value)] + offset))
+        shown = shown_at(update_times, probe.frames, update)
+        if shown is not None:
+            latencies.append(shown - (sent[(key, value)] + offset))
     times = sorted(sent.values())
     span = times[-1] - times[0] if len(times) > 1 else 1.0
     return {

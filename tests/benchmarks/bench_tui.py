@@ -439,28 +439,33 @@ async def flood(backend: InstantBackend, keys: list[str]) -> dict[str, Any]:
     }
 
 
+def shown_at(update_times: list[float], frames: list[float], update: int) -> float | None:
+    """When what UI update `update` took in was on screen: the first frame after it, or
+    the update itself if it drew nothing before the next one (a progress step too small
+    to move a percent changes nothing on screen, so it is shown as it is taken in)."""
+    at = update_times[update]
+    frame = bisect.bisect_left(frames, at)
+    if frame == len(frames):
+        return None
+    if update + 1 < len(update_times) and frames[frame] >= update_times[update + 1]:
+        return at
+    return frames[frame]
+
+
 def event_latencies(
     emitted: list[float], updates: list[tuple[float, int]], frames: list[float]
 ) -> list[float]:
-    """Per event: emitted → the first frame after the UI update that took it in.
-
-    An update that changed nothing on screen (a progress step too small to move its
-    percent) draws no frame before the next update: its events are on screen as they
-    are taken in, so they count until that update, not until some later frame.
-    """
+    """Per event: emitted → on screen (`shown_at` the UI update that took it in)."""
     out: list[float] = []
     taken = [count for _, count in updates]
+    update_times = [moment for moment, _ in updates]
     for index, sent in enumerate(emitted):
         update = bisect.bisect_right(taken, index)  # the first update with count > index
         if update == len(updates):
             continue
-        at = updates[update][0]
-        frame = bisect.bisect_left(frames, at)
-        if frame == len(frames):
-            continue
-        following = updates[update + 1][0] if update + 1 < len(updates) else None
-        drew = following is None or frames[frame] < following
-        out.append((frames[frame] if drew else at) - sent)
+        shown = shown_at(update_times, frames, update)
+        if shown is not None:
+            out.append(shown - sent)
     return out
 
 
