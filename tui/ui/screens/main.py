@@ -235,6 +235,7 @@ class MainScreen(Screen[None]):
 
     async def on_unmount(self) -> None:
         await self.shutdown()
+        gc.unfreeze()  # what the window held may be collected again (tests open many)
 
     # -- showing what changed, once a frame ------------------------------------------
 
