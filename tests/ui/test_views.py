@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 from textual import events
+from textual.widgets import Button
 
 from tests.conftest import storyboard_json
 from tests.instant_backend import InstantBackend
@@ -149,6 +150,24 @@ async def test_keys_typed_ahead_of_a_focus_change_go_to_the_field(
             what="the letters in the prompt",
         )
         assert not screen.jobs.active and screen.scene_list.dirty_only is False
+
+
+async def test_slash_opens_the_filter_from_anywhere_but_a_text_field(
+    project: Callable[[str], Path],
+) -> None:
+    """`/` is a priority binding (see the test above): from a batch-bar button it still
+    opens the filter; in a prompt it is a character."""
+    app = make_app(project("dirty"))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        await pilot.press("shift+tab")
+        assert isinstance(screen.focused, Button)
+        await pilot.press("slash")
+        assert screen.focused is screen.filter_input
+        await pilot.press("escape", "enter", "end", "slash")
+        assert not screen.filter_input.has_class("-shown")
+        shown = screen.session.scene(screen.scene_list.highlighted or 0)
+        assert shown is not None and shown.image_prompt.endswith("/")
 
 
 async def test_closing_the_window_lets_the_collector_have_its_scenes_again(

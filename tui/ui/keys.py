@@ -326,8 +326,8 @@ terminal, before it hands on the next one, and move focus there and then. A
 plain binding runs only once the key has come back up from the list, by which
 time a burst over SSH (`/boat`, or enter and a prompt's first words) has been
 handed to the list too, and `b` and `a` would regenerate instead of typing. The
-screen's `check_action` lets them fire only from the list, so in a field `/` and
-enter stay what they are there.
+screen's `check_action` keeps them what they are in a field: `/` is text in a text
+field, and enter opens the editor only from the list.
 """
 RUNNER_GROUPS = ("regenerate", "cancel", "export", "runner")
 """Command groups that queue, cancel or stop jobs."""

@@ -22,6 +22,7 @@ from textual.binding import BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.widgets import Input, TextArea
 from textual.worker import Worker, WorkerState
 
 from tui.config import ConfigError, ImageRenderer
@@ -417,7 +418,9 @@ class MainScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in keys.RUNNER_ACTIONS and self.session.client is None:
             return None  # shown, but dimmed, until the project's jobs are followed
-        if action in keys.TYPED_AHEAD:
+        if action == "filter":  # `/` is text in a field, and opens the filter elsewhere
+            return not isinstance(self.focused, (Input, TextArea))
+        if action == "edit":  # enter presses a button, moves on from a prompt
             return self.focused is self.scene_list
         if action == "back":
             return (
