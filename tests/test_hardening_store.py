@@ -219,12 +219,17 @@ def _root_page(project: Path, table: str) -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("table", ["scenes_position", "jobs"])
-def test_damage_found_mid_run_ends_regen_in_one_line(tmp_path: Path, table: str) -> None:
+@pytest.mark.parametrize(("table", "scenes"), [("scenes_position", 60), ("jobs", 300)])
+def test_damage_found_mid_run_ends_regen_in_one_line(
+    tmp_path: Path, table: str, scenes: int
+) -> None:
     """Issue 10 item 12: a page damaged while `regen` follows a batch ends it with exit 2 and
     the same line, whether the follower meets the damage itself (a scene index) or the
     runner does (the jobs table) and stops; nobody hangs."""
-    project = make_project(tmp_path, 60)  # 120 jobs: still running when the page breaks
+    # The follower meets a broken scene index only when it reads the scenes back, after
+    # the batch: 60 scenes keep that short. The runner must still be writing jobs when
+    # their table breaks: 600 jobs make sure (with 120 the batch could end first).
+    project = make_project(tmp_path, scenes)
     page = _root_page(project, table)
     proc = start("regen", project, "--include-missing")
     try:

@@ -219,3 +219,33 @@ async def test_the_inspector_media_and_a_storyboard_come_from_the_files_on_disk(
     ]
     media.video.unlink()  # deleted behind our back: the storyboard shows the still instead
     assert session.play_items([first])[0].clip is None
+
+
+async def test_an_edit_being_written_still_shows_as_typed(
+    session: EditorSession, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the write is in flight the edit is still unsaved: the scene and its drafts
+    show it, so the markers and a field just left never flash back to the old value (and
+    `drafts` empties only once the database has it)."""
+    assert session.board is not None and session.project is not None
+    first = session.board.order[0]
+    started, go_on = asyncio.Event(), asyncio.Event()
+    write = session.project.edit
+
+    async def slow_write(scene_id: int, changes: dict[str, object]) -> object:
+        started.set()
+        await go_on.wait()
+        return await write(scene_id, changes)
+
+    monkeypatch.setattr(session.project, "edit", slow_write)
+    session.edit(first, "image_prompt", "a storm at sea")
+    session.flush()
+    await asyncio.wait_for(started.wait(), 5)
+    shown = session.scene(first)
+    assert shown is not None and shown.image_prompt == "a storm at sea"
+    assert session.drafts(first) == {"image_prompt": "a storm at sea"}
+    go_on.set()
+    await until(lambda: not session.drafts(first), 5)
+    assert (await saved(root, 1))[0] == "a storm at sea"
+    shown = session.scene(first)
+    assert shown is not None and shown.image_prompt == "a storm at sea"

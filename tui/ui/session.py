@@ -235,6 +235,10 @@ class EditorSession:
         """Scene id → edited fields not saved yet (normalized values)."""
         self._invalid: dict[int, dict[str, Any]] = {}
         """Scene id → edited fields whose value is refused (saved to say why)."""
+        self._in_flight: dict[int, dict[str, Any]] = {}
+        """Scene id → the valid fields being written right now. They are still unsaved:
+        shown over the saved scene, or the markers (and a field just left) would show
+        the old values for as long as the write takes."""
         self._save_handle: asyncio.TimerHandle | None = None
         self._saving = asyncio.Lock()
         self._clip_lengths: dict[str, float | None] = {}
@@ -330,17 +334,20 @@ class EditorSession:
         if self.board is None or scene_id not in self.board.scenes:
             return None
         saved = self.board.scenes[scene_id]
-        draft = self._drafts.get(scene_id)
+        draft = self._unsaved(scene_id)
         return saved.model_copy(update=draft) if draft else saved
 
+    def _unsaved(self, scene_id: int) -> dict[str, Any]:
+        return {**self._in_flight.get(scene_id, {}), **self._drafts.get(scene_id, {})}
+
     def drafts(self, scene_id: int) -> Mapping[str, Any]:
-        """Fields of the scene edited but not saved yet."""
-        return {**self._drafts.get(scene_id, {}), **self._invalid.get(scene_id, {})}
+        """Fields of the scene edited but not saved yet (being written counts as not yet)."""
+        return {**self._unsaved(scene_id), **self._invalid.get(scene_id, {})}
 
     def row(self, scene_id: int) -> Row:
         """The list line for a scene, markers following unsaved edits and failures at once."""
         assert self.board is not None
-        if self._drafts.get(scene_id):
+        if self._drafts.get(scene_id) or self._in_flight.get(scene_id):
             shown = self.scene(scene_id)
             assert shown is not None
             row = self.board.preview(shown)
@@ -525,11 +532,13 @@ class EditorSession:
         async with self._saving:
             while self._drafts or self._invalid:
                 scene_id = next(iter(self._drafts or self._invalid))
-                changes = {
-                    **self._drafts.pop(scene_id, {}),
-                    **self._invalid.pop(scene_id, {}),
-                }
-                await self._save_scene(scene_id, changes)
+                valid = self._drafts.pop(scene_id, {})
+                changes = {**valid, **self._invalid.pop(scene_id, {})}
+                self._in_flight[scene_id] = valid
+                try:
+                    await self._save_scene(scene_id, changes)
+                finally:
+                    del self._in_flight[scene_id]
 
     async def _save_scene(self, scene_id: int, changes: dict[str, Any]) -> None:
         project, board = self.project, self.board
