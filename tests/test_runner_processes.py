@@ -121,7 +121,7 @@ def test_no_wait_queues_and_runner_status_shows_the_work(tmp_path: Path) -> None
 
 def test_runner_stop_cancels_the_batch_and_exits(tmp_path: Path) -> None:
     """Issue 9: `storyboard runner DIR stop` cancels its jobs and stops it."""
-    project = make_project(tmp_path, 24)
+    project = make_project(tmp_path, 100)  # 200 jobs: still running when the stop lands
     assert run("regen", project, "--include-missing", "--no-wait").returncode == 0
     wait_for_successes(project, 2)
     result = run("runner", project, "stop")
@@ -134,7 +134,7 @@ def test_runner_stop_cancels_the_batch_and_exits(tmp_path: Path) -> None:
 
 def test_ctrl_c_in_a_pipe_leaves_the_batch_running(tmp_path: Path) -> None:
     """Issue 9: piped, Ctrl-C leaves the batch to the runner and says so."""
-    project = make_project(tmp_path, 12)
+    project = make_project(tmp_path, 30)  # 60 jobs: still running when the signal lands
     proc = start("regen", project, "--include-missing")
     wait_for_successes(project, 2)
     proc.send_signal(signal.SIGINT)
@@ -164,7 +164,7 @@ def _read_until(fd: int, needle: bytes, timeout: float = 30) -> bytes:
 
 def test_ctrl_c_on_a_terminal_asks_and_can_cancel(tmp_path: Path) -> None:
     """Issue 9: on a TTY, Ctrl-C asks "cancel or leave?"; `c` cancels the rest of the batch."""
-    project = make_project(tmp_path, 16)
+    project = make_project(tmp_path, 100)  # the runner goes on while the question waits
     controller, terminal = pty.openpty()
     proc = start(
         "regen",
