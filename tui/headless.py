@@ -216,14 +216,14 @@ async def _follow(
         return EXIT_OK
     view = _RichView(out, positions) if out.isatty() else _PlainView(out, positions)
     batch = _Batch(ids, view)
-    client.subscribe(batch.on_event)
+    stop_listening = client.subscribe(batch.on_event)
     watch = DamageWatch(client, batch.done)
     try:
         with view:
             await batch.catch_up(client)  # jobs that ended before we listened
             await batch.done.wait()
     except asyncio.CancelledError:
-        return await _interrupted(client, batch.pending, batch.tally, out, ask)
+        return await _interrupted(client, batch, out, ask, stop_listening)
     finally:
         watch.close()
     if watch.damage is not None:
@@ -336,10 +336,18 @@ def _count(event: EngineEvent, tally: Tally, view: _View) -> bool:
 
 
 async def _interrupted(
-    client: ProjectClient, pending: set[int], tally: Tally, out: TextIO, ask: Ask | None
+    client: ProjectClient,
+    batch: _Batch,
+    out: TextIO,
+    ask: Ask | None,
+    stop_listening: Callable[[], None],
 ) -> int:
     """Ctrl-C: cancel the rest of the batch, or leave it to the runner."""
     await client.refresh()  # count what really finished up to now, not what we heard of
+    # From here the runner's news is not ours to print: a job line after the question
+    # or the summary would hide them (the batch goes on, and `runner status` shows it).
+    stop_listening()
+    pending, tally = batch.pending, batch.tally
     left = len(pending)
     answer = "leave"
     if ask is not None and left:
