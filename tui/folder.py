@@ -6,6 +6,7 @@ results into the project's asset folders, and never touches the database.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -158,3 +159,17 @@ class ProjectFolder:
         if not folder.exists():
             raise StoreError(f"{folder.root}: not a Storyboard project (no {DB_NAME})")
         return folder
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in `folder` durable; best effort (some file systems refuse)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -20,7 +20,15 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from tui.errors import StoreError
-from tui.folder import OWN_DIRS, TEMP_PREFIX, ProjectFolder, job_key, owner_key, temp_name
+from tui.folder import (
+    OWN_DIRS,
+    TEMP_PREFIX,
+    ProjectFolder,
+    fsync_dir,
+    job_key,
+    owner_key,
+    temp_name,
+)
 
 Writer = Callable[[Path, bytes], None]
 """Writes bytes to a final path atomically; swapped in tests to simulate a full disk."""
@@ -30,19 +38,6 @@ _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW",
 
 def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def atomic_write(path: Path, data: bytes) -> None:

@@ -47,7 +47,6 @@ from tui.engine.assets import (
     Writer,
     atomic_write,
     content_hash,
-    fsync_dir,
     remove_asset,
     remove_quietly,
     sweep,
@@ -81,7 +80,7 @@ from tui.engine.requests import (
 )
 from tui.engine.runfiles import RunFiles, RunnerLock
 from tui.errors import StoreError
-from tui.folder import TEMP_PREFIX, asset_name, safe_suffix
+from tui.folder import TEMP_PREFIX, asset_name, fsync_dir, safe_suffix
 from tui.store.audio import check_audio
 
 __all__ = ["Engine", "Refused"]

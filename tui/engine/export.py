@@ -48,8 +48,8 @@ from tui.domain.jobs import CutJob, JobState
 from tui.domain.models import RenderSettings, Scene
 from tui.engine.project import Project
 from tui.errors import StoreError
-from tui.folder import ProjectFolder
-from tui.store.audio import check_audio, fsync_dir
+from tui.folder import ProjectFolder, fsync_dir
+from tui.store.audio import check_audio
 from tui.store.repository import ProjectStore
 from tui.store.transaction import Tx
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from tui.domain.edits import EditError, normalize
 from tui.domain.models import Scene, round_duration
 from tui.errors import StoreError
-from tui.folder import ProjectFolder, asset_name, temp_name
+from tui.folder import ProjectFolder, asset_name, fsync_dir, temp_name
 from tui.store.repository import ProjectStore
 from tui.store.transaction import Tx
 
@@ -70,20 +70,6 @@ def checked_duration(seconds: float, where: str) -> float:
     except EditError as error:
         raise EditError(f"{where}: the narration lasts {seconds:g} s; {error.problem}") from None
     return float(value)
-
-
-def fsync_dir(folder: Path) -> None:
-    """Make a rename in `folder` durable; best effort (some file systems refuse)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def copy_in(source: Path, folder: ProjectFolder, position: int) -> AudioFile:
