@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import select
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.conftest import storyboard_json
 from tui.engine.runfiles import RunFiles
@@ -138,3 +143,39 @@ def assert_everything_clean_and_tidy(project: Path) -> None:
     assert on_disk == referenced
     assert all((project / name).stat().st_size > 0 for name in referenced)
     assert active_jobs(project) == 0
+
+
+def read_until(fd: int, needle: bytes, timeout: float = 60) -> bytes:
+    """What a terminal (the pty's controller end) shows, up to and including `needle`."""
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while needle not in seen:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise AssertionError(f"never saw {needle!r}; got {seen[-400:]!r}")
+        try:
+            seen += os.read(fd, 4096)
+        except OSError:
+            break
+    return seen
+
+
+@contextlib.contextmanager
+def small_disk(tmp_path: Path, mib: int) -> Iterator[Path]:
+    """A real filesystem of `mib` MiB (tmpfs), mounted for the test; skipped where it
+    cannot be."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a small filesystem needs root and mount(8)")
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={mib}m,mode=0755", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+    )
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a small filesystem here: {made.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)

@@ -10,12 +10,10 @@ import hashlib
 import json
 import os
 import pty
-import select
 import shutil
 import signal
 import sqlite3
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,11 +25,15 @@ from tests.conftest import SAMPLE, storyboard_json
 from tests.media_helpers import write_clip, write_wav
 from tests.processes import (
     make_project,
+    read_until,
     run,
     runner_pid,
     start,
     status_json,
     wait_until,
+)
+from tests.processes import (
+    small_disk as mounted_small_disk,
 )
 from tui.engine.runfiles import RunFiles
 
@@ -245,22 +247,8 @@ def test_an_output_outside_a_writable_folder_is_refused(
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A real 12 MiB filesystem (tmpfs), mounted for the test; skipped where it cannot be."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a small filesystem needs root and mount(8)")
-    made = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=12m,mode=0755", "tmpfs", str(mount)],
-        capture_output=True,
-        text=True,
-    )
-    if made.returncode != 0:
-        pytest.skip(f"cannot mount a small filesystem here: {made.stderr.strip()}")
-    try:
+    with mounted_small_disk(tmp_path, 12) as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
 
 
 def test_a_disk_that_fills_during_export_keeps_the_old_cut(small: Path, small_disk: Path) -> None:
@@ -390,9 +378,9 @@ def test_ctrl_c_on_a_terminal_asks_and_can_cancel_the_export(slow: Path) -> None
     try:
         wait_until(lambda: exporting(slow), 120, "the export to make progress")
         proc.send_signal(signal.SIGINT)
-        _read_until(controller, b"leave it running?")
+        read_until(controller, b"leave it running?")
         os.write(controller, b"c\n")
-        out = _read_until(controller, b"cancelled")
+        out = read_until(controller, b"cancelled")
         assert proc.wait(timeout=30) == 130, out
     finally:
         os.close(controller)
@@ -402,17 +390,3 @@ def test_ctrl_c_on_a_terminal_asks_and_can_cancel_the_export(slow: Path) -> None
     assert export_job(slow)[0] == "cancelled"  # type: ignore[index]
     wait_until(lambda: temp_files(slow / "exports") == [], 30, "the temp file to go")
     assert not (slow / "exports" / "test-film.mp4").exists()
-
-
-def _read_until(fd: int, needle: bytes, timeout: float = 60) -> bytes:
-    seen = b""
-    deadline = time.monotonic() + timeout
-    while needle not in seen:
-        left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
-            raise AssertionError(f"never saw {needle!r}; got {seen[-400:]!r}")
-        try:
-            seen += os.read(fd, 4096)
-        except OSError:
-            break
-    return seen

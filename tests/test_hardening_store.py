@@ -28,6 +28,9 @@ from tests.processes import (
     wait_for_successes,
     wait_until,
 )
+from tests.processes import (
+    small_disk as mounted_small_disk,
+)
 from tui.engine.runfiles import RunFiles
 from tui.store.repository import ProjectStore
 from tui.store.schema import LATEST_VERSION, MIGRATIONS
@@ -272,22 +275,8 @@ def runners_of(project: Path) -> list[int]:
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A real 8 MiB filesystem (tmpfs), mounted for the test; skipped where it cannot be."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a small filesystem needs root and mount(8)")
-    made = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=8m,mode=0755", "tmpfs", str(mount)],
-        capture_output=True,
-        text=True,
-    )
-    if made.returncode != 0:
-        pytest.skip(f"cannot mount a small filesystem here: {made.stderr.strip()}")
-    try:
+    with mounted_small_disk(tmp_path, 8) as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
 
 
 def fill(disk: Path) -> Path:

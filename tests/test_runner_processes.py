@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import os
 import pty
-import select
 import signal
 import socket
 import sqlite3
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,7 @@ from tests.processes import (
     job_states,
     make_project,
     pid_alive,
+    read_until,
     run,
     runner_pid,
     start,
@@ -148,20 +147,6 @@ def test_ctrl_c_in_a_pipe_leaves_the_batch_running(tmp_path: Path) -> None:
     assert_everything_clean_and_tidy(project)
 
 
-def _read_until(fd: int, needle: bytes, timeout: float = 30) -> bytes:
-    seen = b""
-    deadline = time.monotonic() + timeout
-    while needle not in seen:
-        left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
-            raise AssertionError(f"never saw {needle!r}; got {seen[-400:]!r}")
-        try:
-            seen += os.read(fd, 4096)
-        except OSError:
-            break
-    return seen
-
-
 def test_ctrl_c_on_a_terminal_asks_and_can_cancel(tmp_path: Path) -> None:
     """Issue 9: on a TTY, Ctrl-C asks "cancel or leave?"; `c` cancels the rest of the batch."""
     project = make_project(tmp_path, 100)  # the runner goes on while the question waits
@@ -179,9 +164,9 @@ def test_ctrl_c_on_a_terminal_asks_and_can_cancel(tmp_path: Path) -> None:
     try:
         wait_for_successes(project, 2)
         proc.send_signal(signal.SIGINT)
-        _read_until(controller, b"leave them running?")
+        read_until(controller, b"leave them running?")
         os.write(controller, b"c\n")
-        out = _read_until(controller, b"cancelled")
+        out = read_until(controller, b"cancelled")
         assert proc.wait(timeout=30) == 130, out
     finally:
         os.close(controller)
