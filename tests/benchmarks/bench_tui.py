@@ -410,6 +410,23 @@ async def keys_child(kind: str, project: Path, finish: Finish, *, keys: bool = T
 # -- the progress flood -----------------------------------------------------------------
 
 
+class Absorbed:
+    """Counts the progress events a subscriber (the client, or the engine) has taken in."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, event: EngineEvent) -> None:
+        if isinstance(event, JobProgress):
+            self.count += 1
+
+    def stamp_updates(self, probe: FrameProbe) -> list[tuple[float, int]]:
+        """Each UI update with something to show, with how many events were in by then."""
+        updates: list[tuple[float, int]] = []
+        probe.on_update = lambda: updates.append((time.perf_counter(), self.count))
+        return updates
+
+
 async def flood(backend: InstantBackend, keys: list[str]) -> dict[str, Any]:
     """Emit FLOOD_RATE progress events a second, round-robin over `keys`, for FLOOD_SECONDS."""
     total = int(FLOOD_RATE * FLOOD_SECONDS)
@@ -509,23 +526,16 @@ async def flood_child(project: Path, finish: Finish) -> None:
         )
         queue_seconds = time.perf_counter() - queued_at
         await asyncio.sleep(1.0)
-        absorbed = 0
-
-        def count(event: EngineEvent) -> None:
-            nonlocal absorbed
-            if isinstance(event, JobProgress):
-                absorbed += 1
-
-        updates: list[tuple[float, int]] = []
-        probe.on_update = lambda: updates.append((time.perf_counter(), absorbed))
-        unsubscribe = client.subscribe(count)
+        absorbed = Absorbed()
+        updates = absorbed.stamp_updates(probe)
+        unsubscribe = client.subscribe(absorbed)
         probe.frames.clear()
         with Window("flood"):
             stats = await flood(backend, list(backend.held))
         end = time.perf_counter()
         start = end - stats["wall"]
         emitted = stats.pop("emitted")
-        behind = len(emitted) - absorbed
+        behind = len(emitted) - absorbed.count
         probe.watch(FINAL_TEXT)
         final_at = time.perf_counter()
         for key in backend.held:
@@ -626,16 +636,9 @@ async def flood_split_child(project: Path, finish: Finish) -> None:
                 "the batch to be running",
             )
             await asyncio.sleep(1.0)
-            absorbed = 0
-
-            def count(event: EngineEvent) -> None:
-                nonlocal absorbed
-                if isinstance(event, JobProgress):
-                    absorbed += 1
-
-            updates: list[tuple[float, int]] = []
-            probe.on_update = lambda: updates.append((time.perf_counter(), absorbed))
-            unsubscribe = client.subscribe(count)
+            absorbed = Absorbed()
+            updates = absorbed.stamp_updates(probe)
+            unsubscribe = client.subscribe(absorbed)
             probe.frames.clear()
             cpu, usage = time.process_time(), resource.getrusage(resource.RUSAGE_SELF)
             began = time.perf_counter()
@@ -649,7 +652,7 @@ async def flood_split_child(project: Path, finish: Finish) -> None:
             emitted = runner.pop("emitted")
             start, end = emitted[0], emitted[0] + runner["wall"]
             await asyncio.sleep(0.3)  # the last events in flight over the socket
-            behind = len(emitted) - absorbed
+            behind = len(emitted) - absorbed.count
             probe.watch(FINAL_TEXT)
             (project / SPLIT_FINAL).touch()
             await until(lambda: (project / SPLIT_FINAL_AT).exists(), 30, "the final events")
@@ -686,14 +689,8 @@ async def engine_flood_child(project: Path, finish: Finish) -> None:
         backend = InstantBackend(hold=True, window=RUNNING, payload=b"x")
         engine = Engine(opened, backend)
         await engine.start()
-        absorbed = 0
-
-        def count(event: EngineEvent) -> None:
-            nonlocal absorbed
-            if isinstance(event, JobProgress):
-                absorbed += 1
-
-        engine.subscribe(count)
+        absorbed = Absorbed()
+        engine.subscribe(absorbed)
         order = [scene.id for scene in await opened.scenes()][:BATCH]
         queued_at = time.perf_counter()
         await engine.request([AssetKind.IMAGE], scene_ids=order, include_missing=True)
@@ -701,7 +698,7 @@ async def engine_flood_child(project: Path, finish: Finish) -> None:
         await until(lambda: len(backend.held) == RUNNING, 60, "the held jobs")
         await asyncio.sleep(0.5)
         stats = await flood(backend, list(backend.held))
-        behind = len(stats.pop("emitted")) - absorbed
+        behind = len(stats.pop("emitted")) - absorbed.count
         finish({**stats, "behind": behind, "queue_seconds": queue_seconds})
 
 
