@@ -436,15 +436,18 @@ class EditorSession:
             return None
         return self._clip_lengths.get(scene.video.file)
 
+    def live_preview(self, scene_id: int) -> tuple[bytes | None, str]:
+        """A running job's live picture and its label; cheap, for every progress frame."""
+        live = self.previews.get(scene_id)
+        return (live.data if live is not None else None), self.preview_label(scene_id)
+
     def media_of(self, scene: Scene) -> MediaInfo:
         """The files the inspector shows for a scene, and a running job's live picture.
 
         The clip's length is the narration's until `clip_length` has read the file.
         """
         still = self.still_path(scene)
-        live = self.previews.get(scene.id)
-        preview = live.data if live is not None else None
-        label = self.preview_label(scene.id)
+        preview, label = self.live_preview(scene.id)
         if scene.video is None:
             return MediaInfo(still, preview, label)
         measured = self.known_clip_length(scene)

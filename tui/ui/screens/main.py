@@ -374,11 +374,8 @@ class MainScreen(Screen[None]):
         scene = inspector.scene
         if scene is None:
             return
-        media = session.media_of(scene)
-        if (media.preview, media.preview_label) != (
-            inspector.media.preview,
-            inspector.media.preview_label,
-        ):
+        shown = (inspector.media.preview, inspector.media.preview_label)
+        if session.live_preview(scene_id) != shown:  # the files are looked up only then
             inspector.media = self._media_of(scene)
 
     def _media_of(self, scene: Scene) -> MediaInfo:
